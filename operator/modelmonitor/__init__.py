@@ -1,0 +1,3 @@
+"""ModelMonitor: a Kubernetes operator that keeps deployed machine-learning models accurate, fair and fast."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,201 @@
+"""The ``status`` of a ModelMonitor: the verdict, in the Kubernetes conventions.
+
+Everything the operator writes is declared here, so the CRD's status schema carries it and the API
+server does not prune it. Conditions follow the Kubernetes convention: type, status
+True/False/Unknown, CamelCase reason, message, lastTransitionTime (changed only when the status
+changes) and observedGeneration. ``phase`` is a one-word summary for the printer column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
+
+from modelmonitor.api.rules import Model
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    HEALTHY = "Healthy"
+    DRIFTING = "Drifting"
+    DEGRADED = "Degraded"
+    BREACHED = "Breached"
+    ROLLED_BACK = "RolledBack"
+    UNKNOWN = "Unknown"
+    ERROR = "Error"
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"
+    SIDECAR_INJECTED = "SidecarInjected"
+    DATA_DRIFT = "DataDrift"
+    CONCEPT_DRIFT = "ConceptDrift"
+    PERFORMANCE_DEGRADED = "PerformanceDegraded"
+    SLO_BREACHED = "SLOBreached"
+    CHECK_FAILED = "CheckFailed"
+    FAIRNESS_VIOLATED = "FairnessViolated"
+    GITOPS_MANAGED = "GitOpsManaged"
+    ROLLBACK_BLOCKED = "RollbackBlocked"
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+CamelCase = Annotated[str, Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)]
+
+
+class Condition(Model):
+    type: Annotated[str, Field(max_length=316)] = Field(description="Condition type, e.g. DataDrift.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: CamelCase = Field(description="Machine-readable CamelCase reason.")
+    message: Annotated[str, Field(max_length=32768)] = Field(default="", description="Human-readable detail.")
+    lastTransitionTime: str = Field(description="When status last changed (RFC 3339).")
+    observedGeneration: int | None = Field(default=None, ge=0, description="Spec generation it was set from.")
+
+
+class TargetStatus(Model):
+    deployment: str | None = None
+    revision: str | None = Field(default=None, description="deployment.kubernetes.io/revision of the target.")
+    podTemplateHash: str | None = Field(default=None, description="Hash identifying the pod template.")
+    modelVersion: str | None = Field(default=None, description="Model version read from spec.target.versionLabel.")
+    readyReplicas: int | None = None
+
+
+class SLOStatus(Model):
+    requests: float | None = Field(default=None, description="Requests in the window.")
+    throughputRps: float | None = None
+    latencyP50Ms: float | None = None
+    latencyP95Ms: float | None = None
+    latencyP99Ms: float | None = None
+    errorRate: float | None = None
+    cpuUtilization: float | None = None
+    memoryUtilization: float | None = None
+    gpuUtilization: float | None = None
+
+
+class CheckStatus(Model):
+    name: str
+    value: float | None = None
+    passed: bool | None = None
+    failures: int = Field(default=0, description="Consecutive failing evaluations.")
+    reason: str | None = None
+
+
+class FeatureDrift(Model):
+    name: str
+    method: str | None = None
+    score: float | None = Field(default=None, description="Statistic or distance of the method.")
+    pValue: float | None = None
+    drifted: bool = False
+    reason: str | None = None
+
+
+class DriftStatus(Model):
+    datasetDrift: bool | None = None
+    share: float | None = Field(default=None, description="Share of features that drift (0-1).")
+    method: str | None = None
+    rows: int | None = None
+    referenceRows: int | None = None
+    features: list[FeatureDrift] = Field(default_factory=list, max_length=50, description="Top features by score.")
+
+
+class SegmentStatus(Model):
+    feature: str
+    metric: str
+    ratio: float | None = None
+    worstGroup: str | None = None
+    bestGroup: str | None = None
+    passed: bool | None = None
+
+
+class PerformanceStatus(Model):
+    labelledRows: int | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    segments: list[SegmentStatus] = Field(default_factory=list)
+
+
+class ExperimentStatus(Model):
+    championValue: float | None = None
+    challengerValue: float | None = None
+    championRows: int | None = None
+    challengerRows: int | None = None
+    pValue: float | None = None
+    winner: str | None = None
+    promoted: bool | None = None
+
+
+class Revision(Model):
+    revision: str | None = None
+    podTemplateHash: str | None = None
+    since: str | None = None
+
+
+class ActionRecord(Model):
+    time: str
+    action: str = Field(description="rollback, retrain, alert, autoscale, promote or none.")
+    reason: str = Field(description="The condition or check that triggered it.")
+    result: str = Field(description="Done, Skipped, Failed or Observed (observe mode).")
+    message: str = ""
+
+
+class ModelMonitorStatus(Model):
+    observedGeneration: int | None = None
+    phase: Phase | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    lastEvaluation: str | None = None
+    lastAction: str | None = Field(default=None, description="Summary of the last action for the printer column.")
+    target: TargetStatus | None = None
+    slo: SLOStatus | None = None
+    checks: list[CheckStatus] = Field(default_factory=list)
+    drift: DriftStatus | None = None
+    performance: PerformanceStatus | None = None
+    experiment: ExperimentStatus | None = None
+    lastKnownGoodRevision: Revision | None = None
+    actions: list[ActionRecord] = Field(default_factory=list, max_length=20, description="The last 20 actions.")
+
+
+def set_condition(
+    conditions: Sequence[Condition] | Iterable[dict[str, object]],
+    *,
+    type: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    now: str,
+    generation: int | None,
+) -> list[Condition]:
+    """Return the conditions with ``type`` set; lastTransitionTime moves only when status changes."""
+    parsed = [c if isinstance(c, Condition) else Condition.model_validate(c) for c in conditions]
+    out: list[Condition] = []
+    found = False
+    for cond in parsed:
+        if cond.type == type:
+            found = True
+            since = cond.lastTransitionTime if cond.status == status else now
+            cond = Condition(
+                type=type,
+                status=status,
+                reason=reason,
+                message=message,
+                lastTransitionTime=since,
+                observedGeneration=generation,
+            )
+        out.append(cond)
+    if not found:
+        out.append(
+            Condition(
+                type=type,
+                status=status,
+                reason=reason,
+                message=message,
+                lastTransitionTime=now,
+                observedGeneration=generation,
+            )
+        )
+    return out

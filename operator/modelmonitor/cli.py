@@ -1,0 +1,57 @@
+"""The one command-line entry point: ``modelmonitor <command> ...``.
+
+Each command lives in the module that owns its concern and exposes ``register(subparsers)``, which
+adds its sub-parser and sets ``func`` to the callable that runs it (returning the exit code). Command
+modules keep their top-level imports light so that ``modelmonitor sidecar`` does not pay for scipy
+and ``modelmonitor validate`` does not pay for Kopf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from modelmonitor import __version__
+
+# Order is the order of ``modelmonitor --help``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "modelmonitor.operator.commands",  # run
+    "modelmonitor.sidecar.commands",  # sidecar
+    "modelmonitor.api.commands",  # crd, validate
+    "modelmonitor.drift.commands",  # profile, drift
+    "modelmonitor.demo.commands",  # demo
+    "modelmonitor.demo.model",  # demo-model
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelmonitor",
+        description="Keep deployed machine-learning models accurate, fair and fast.",
+    )
+    parser.add_argument("--version", action="version", version=f"modelmonitor {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            # A command module that is not part of this build yet is simply absent from the menu;
+            # a missing third-party dependency inside an existing module is a real error.
+            if exc.name == name:
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
