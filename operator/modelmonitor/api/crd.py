@@ -28,22 +28,42 @@ API_VERSION = f"{GROUP}/{VERSION}"
 CRD_NAME = f"{PLURAL}.{GROUP}"
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
-    {"name": "Target", "type": "string", "jsonPath": ".spec.target.deployment", "description": "Model Deployment"},
-    {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Verdict of the last evaluation"},
+    {
+        "name": "Target",
+        "type": "string",
+        "jsonPath": ".spec.target.deployment",
+        "description": "Model Deployment",
+    },
+    {
+        "name": "Phase",
+        "type": "string",
+        "jsonPath": ".status.phase",
+        "description": "Verdict of the last evaluation",
+    },
     {
         "name": "Drift",
         "type": "number",
         "jsonPath": ".status.drift.share",
         "description": "Share of features that drift (0-1)",
     },
-    {"name": "P95", "type": "number", "jsonPath": ".status.slo.latencyP95Ms", "description": "p95 latency, in ms"},
+    {
+        "name": "P95",
+        "type": "number",
+        "jsonPath": ".status.slo.latencyP95Ms",
+        "description": "p95 latency, in ms",
+    },
     {
         "name": "Errors",
         "type": "number",
         "jsonPath": ".status.slo.errorRate",
         "description": "Share of 5xx responses (0-1)",
     },
-    {"name": "Last-Action", "type": "string", "jsonPath": ".status.lastAction", "description": "Last action taken"},
+    {
+        "name": "Last-Action",
+        "type": "string",
+        "jsonPath": ".status.lastAction",
+        "description": "Last action taken",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -82,7 +102,9 @@ def _default_of(model: type[Model], name: str) -> tuple[bool, Any]:
     return True, value.value if hasattr(value, "value") else value
 
 
-def _structural(schema: dict[str, Any], defs: dict[str, Any], models: dict[str, type[Model]]) -> dict[str, Any]:
+def _structural(
+    schema: dict[str, Any], defs: dict[str, Any], models: dict[str, type[Model]]
+) -> dict[str, Any]:
     """Turn one pydantic JSON-schema node into a structural OpenAPI v3 node."""
     schema = dict(schema)
     ref = schema.pop("$ref", None)

@@ -61,7 +61,9 @@ class Model(BaseModel):
         return self
 
 
-def rule_violations(model: BaseModel, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+def rule_violations(
+    model: BaseModel, path: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], str]]:
     """Every failing rule in a parsed model tree, each with its field path (as the API server reports all)."""
     found: list[tuple[tuple[str | int, ...], str]] = []
     if isinstance(model, Model):

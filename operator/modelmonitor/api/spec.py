@@ -158,7 +158,9 @@ class Target(Model):
 class Window(Model):
     """How much captured traffic one evaluation looks at."""
 
-    maxRows: int = Field(default=10000, ge=100, le=1_000_000, description="Most recent rows kept per evaluation.")
+    maxRows: int = Field(
+        default=10000, ge=100, le=1_000_000, description="Most recent rows kept per evaluation."
+    )
     maxAge: Duration = Field(default="1h", description="Rows older than this are left out of the window.")
 
 
@@ -166,9 +168,11 @@ class ResourceRequirements(Model):
     """Kubernetes resource requests and limits for the injected sidecar."""
 
     requests: dict[str, Quantity] = Field(
-        default_factory=lambda: {"cpu": "50m", "memory": "64Mi"}, description="Resource requests."
+        default_factory=lambda: dict[str, str | int](cpu="50m", memory="64Mi"), description="Resource requests."
     )
-    limits: dict[str, Quantity] = Field(default_factory=lambda: {"memory": "256Mi"}, description="Resource limits.")
+    limits: dict[str, Quantity] = Field(
+        default_factory=lambda: dict[str, str | int](memory="256Mi"), description="Resource limits."
+    )
 
 
 class Sidecar(Model):
@@ -178,12 +182,20 @@ class Sidecar(Model):
     image: str | None = Field(
         default=None, max_length=512, description="Sidecar image; default: the operator's own image."
     )
-    listenPort: Port = Field(default=8480, description="Port the sidecar proxies on (the Service routes here).")
-    adminPort: Port = Field(default=8481, description="Port of the sidecar's window, feedback and metrics API.")
-    redact: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
-        default_factory=list, max_length=100, description="Input fields removed from logs and windows (e.g. ssn)."
+    listenPort: Port = Field(
+        default=8480, description="Port the sidecar proxies on (the Service routes here)."
     )
-    detectPII: bool = Field(default=False, description="Also redact e-mail addresses and card numbers found in values.")
+    adminPort: Port = Field(
+        default=8481, description="Port of the sidecar's window, feedback and metrics API."
+    )
+    redact: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Input fields removed from logs and windows (e.g. ssn).",
+    )
+    detectPII: bool = Field(
+        default=False, description="Also redact e-mail addresses and card numbers found in values."
+    )
     sampleRate: Share = Field(default=1.0, description="Share of requests captured (0-1); all are forwarded.")
     resources: ResourceRequirements = Field(
         default_factory=ResourceRequirements, description="The sidecar container's resources."
@@ -270,12 +282,17 @@ class Check(Model):
 
 class ConfigMapKeyRef(Model):
     name: DNSName = Field(description="ConfigMap name, in the monitor's namespace.")
-    key: str = Field(default="profile.json", min_length=1, max_length=253, description="Key holding the profile.")
+    key: str = Field(
+        default="profile.json", min_length=1, max_length=253, description="Key holding the profile."
+    )
 
 
 class Capture(Model):
     rows: int = Field(
-        default=5000, ge=100, le=1_000_000, description="Rows captured after injection to build the reference."
+        default=5000,
+        ge=100,
+        le=1_000_000,
+        description="Rows captured after injection to build the reference.",
     )
 
 
@@ -285,9 +302,12 @@ class Reference(Model):
     configMapRef: ConfigMapKeyRef | None = Field(
         default=None, description="A profile built by `modelmonitor profile`, stored in a ConfigMap."
     )
-    url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048, description="A profile URL.")
+    url: str | None = Field(
+        default=None, pattern=r"^https?://", max_length=2048, description="A profile URL."
+    )
     capture: Capture | None = Field(
-        default=None, description="Capture the first rows after injection (the default when no source is set)."
+        default=None,
+        description="Capture the first rows after injection (the default when no source is set).",
     )
 
     rules = (
@@ -308,14 +328,22 @@ class Drift(Model):
         description="Test per feature; `auto` picks by column type and window size (see docs/drift.md).",
     )
     threshold: float | None = Field(
-        default=None, ge=0, description="Drift threshold of the method (p-value or distance); default per method."
+        default=None,
+        ge=0,
+        description="Drift threshold of the method (p-value or distance); default per method.",
     )
-    correction: Correction = Field(default=Correction.NONE, description="Multiple-testing correction of p-values.")
+    correction: Correction = Field(
+        default=Correction.NONE, description="Multiple-testing correction of p-values."
+    )
     minEffect: float | None = Field(
         default=None, ge=0, description="Also require this effect size (distance) before a feature drifts."
     )
-    driftShare: Share = Field(default=0.5, description="Dataset drift when this share of features drift (0-1).")
-    minRows: int = Field(default=500, ge=1, description="Below this many rows, drift reports InsufficientData.")
+    driftShare: Share = Field(
+        default=0.5, description="Dataset drift when this share of features drift (0-1)."
+    )
+    minRows: int = Field(
+        default=500, ge=1, description="Below this many rows, drift reports InsufficientData."
+    )
     features: list[Annotated[str, Field(min_length=1)]] | None = Field(
         default=None, max_length=1000, description="Features to test; default: all in the reference."
     )
@@ -345,16 +373,26 @@ class Metric(Model):
 
 
 class ConceptDrift(Model):
-    detector: Detector = Field(default=Detector.ADWIN, description="Streaming detector over the error stream.")
-    delta: float = Field(default=0.002, gt=0, lt=1, description="Detector confidence parameter (ADWIN delta).")
+    detector: Detector = Field(
+        default=Detector.ADWIN, description="Streaming detector over the error stream."
+    )
+    delta: float = Field(
+        default=0.002, gt=0, lt=1, description="Detector confidence parameter (ADWIN delta)."
+    )
 
 
 class Segment(Model):
     """A fairness check: a metric per group of a feature, compared to the best group."""
 
-    feature: str = Field(min_length=1, max_length=253, description="Input feature whose values form the groups.")
-    metric: SegmentMetric = Field(default=SegmentMetric.APPROVAL_RATE, description="Metric compared across groups.")
-    minRatio: Share = Field(default=0.8, description="Lowest group's metric / highest group's (0.8 = 4/5 rule).")
+    feature: str = Field(
+        min_length=1, max_length=253, description="Input feature whose values form the groups."
+    )
+    metric: SegmentMetric = Field(
+        default=SegmentMetric.APPROVAL_RATE, description="Metric compared across groups."
+    )
+    minRatio: Share = Field(
+        default=0.8, description="Lowest group's metric / highest group's (0.8 = 4/5 rule)."
+    )
     minRows: int = Field(default=100, ge=1, description="Groups with fewer rows are reported, not judged.")
 
 
@@ -365,18 +403,23 @@ class Performance(Model):
     positiveLabel: str | None = Field(
         default=None, max_length=253, description="The positive class for binary metrics; default: 1 / true."
     )
-    metrics: list[Metric] = Field(default_factory=list, max_length=50, description="Metrics and their bounds.")
+    metrics: list[Metric] = Field(
+        default_factory=list, max_length=50, description="Metrics and their bounds."
+    )
     minLabels: int = Field(default=200, ge=1, description="Below this many labelled rows: InsufficientData.")
     conceptDrift: ConceptDrift | None = Field(default=None, description="Concept-drift detection on errors.")
-    calibration: Calibration = Field(default=Calibration.NONE, description="Recalibration fitted on feedback.")
+    calibration: Calibration = Field(
+        default=Calibration.NONE, description="Recalibration fitted on feedback."
+    )
     segments: list[Segment] = Field(default_factory=list, max_length=50, description="Fairness by segment.")
 
     rules = (
         Rule(
             cel="self.task != 'regression' || !has(self.segments) || self.segments.all(s, s.metric != 'approval_rate')",
             message="approval_rate segments need a classification task",
-            check=lambda p: p.task != Task.REGRESSION
-            or all(s.metric != SegmentMetric.APPROVAL_RATE for s in p.segments),
+            check=lambda p: (
+                p.task != Task.REGRESSION or all(s.metric != SegmentMetric.APPROVAL_RATE for s in p.segments)
+            ),
             field="segments",
         ),
     )
@@ -386,8 +429,12 @@ class Performance(Model):
 
 
 class Rollback(Model):
-    when: list[Trigger] = Field(min_length=1, max_length=6, description="Conditions that roll the model back.")
-    consecutive: int = Field(default=3, ge=1, le=100, description="Evaluations the condition must hold first.")
+    when: list[Trigger] = Field(
+        min_length=1, max_length=6, description="Conditions that roll the model back."
+    )
+    consecutive: int = Field(
+        default=3, ge=1, le=100, description="Evaluations the condition must hold first."
+    )
     cooldown: Duration = Field(default="30m", description="Least time between two rollbacks.")
     maxPerDay: int = Field(default=3, ge=0, le=100, description="Most rollbacks in any 24 hours.")
     allowGitOps: bool = Field(
@@ -396,8 +443,12 @@ class Rollback(Model):
 
 
 class Retrain(Model):
-    when: list[Trigger] = Field(min_length=1, max_length=6, description="Conditions that start a retraining Job.")
-    jobTemplate: FreeObject = Field(description="A batch/v1 Job spec template (like a CronJob's jobTemplate).")
+    when: list[Trigger] = Field(
+        min_length=1, max_length=6, description="Conditions that start a retraining Job."
+    )
+    jobTemplate: FreeObject = Field(
+        description="A batch/v1 Job spec template (like a CronJob's jobTemplate)."
+    )
     cooldown: Duration = Field(default="6h", description="Least time between two retraining Jobs.")
 
 
@@ -448,12 +499,15 @@ class Actions(Model):
     """What the operator does on a breach. Only what is configured here ever happens."""
 
     mode: ActionMode = Field(
-        default=ActionMode.ENFORCE, description="`observe` decides and reports but never touches the workload."
+        default=ActionMode.ENFORCE,
+        description="`observe` decides and reports but never touches the workload.",
     )
     rollback: Rollback | None = Field(default=None, description="Roll back to the last known-good revision.")
     retrain: Retrain | None = Field(default=None, description="Start a retraining Job.")
     alerts: list[Alert] = Field(default_factory=list, max_length=20, description="Webhook alerts.")
-    autoscale: Autoscale | None = Field(default=None, description="Keep a HorizontalPodAutoscaler for the target.")
+    autoscale: Autoscale | None = Field(
+        default=None, description="Keep a HorizontalPodAutoscaler for the target."
+    )
 
 
 class Challenger(Model):
@@ -464,13 +518,18 @@ class Experiment(Model):
     """An A/B test of the target (champion) against a challenger Deployment."""
 
     challenger: Challenger = Field(description="The variant tested against the target.")
-    metric: MetricName = Field(default=MetricName.ACCURACY, description="Metric the variants are compared on.")
+    metric: MetricName = Field(
+        default=MetricName.ACCURACY, description="Metric the variants are compared on."
+    )
     minRows: int = Field(default=1000, ge=10, description="Labelled rows per variant before a verdict.")
     confidence: float = Field(default=0.95, ge=0.5, lt=1, description="Confidence required to call a winner.")
     promote: Promote = Field(default=Promote.MANUAL, description="`auto` promotes the winner by itself.")
 
 
 # ------------------------------------------------------------------------------------------------- spec
+
+
+_NEEDS_PERFORMANCE = {Trigger.PERFORMANCE_DEGRADED, Trigger.CONCEPT_DRIFT, Trigger.FAIRNESS_VIOLATED}
 
 
 class ModelMonitorSpec(Model):
@@ -481,7 +540,9 @@ class ModelMonitorSpec(Model):
     window: Window = Field(default_factory=Window, description="The evaluation window.")
     sidecar: Sidecar = Field(default_factory=Sidecar, description="The capture sidecar.")
     prometheus: Prometheus = Field(default_factory=Prometheus, description="The Prometheus to query.")
-    slos: SLOs = Field(default_factory=SLOs, description="Latency, error, throughput and resource objectives.")
+    slos: SLOs = Field(
+        default_factory=SLOs, description="Latency, error, throughput and resource objectives."
+    )
     checks: list[Check] = Field(default_factory=list, max_length=50, description="Custom PromQL checks.")
     drift: Drift = Field(default_factory=Drift, description="Data drift of the inputs.")
     performance: Performance | None = Field(default=None, description="Quality from ground-truth feedback.")
@@ -505,8 +566,10 @@ class ModelMonitorSpec(Model):
             cel="!has(self.actions) || !has(self.actions.rollback) || "
             "duration(self.actions.rollback.cooldown) >= duration(self.interval)",
             message="actions.rollback.cooldown must be at least the interval",
-            check=lambda s: s.actions.rollback is None
-            or parse_duration(s.actions.rollback.cooldown) >= parse_duration(s.interval),
+            check=lambda s: (
+                s.actions.rollback is None
+                or parse_duration(s.actions.rollback.cooldown) >= parse_duration(s.interval)
+            ),
             field="actions.rollback.cooldown",
         ),
         Rule(
@@ -514,9 +577,11 @@ class ModelMonitorSpec(Model):
             "self.actions.rollback.when.all(t, t != 'PerformanceDegraded' && t != 'ConceptDrift' "
             "&& t != 'FairnessViolated')",
             message="rolling back on PerformanceDegraded, ConceptDrift or FairnessViolated needs spec.performance",
-            check=lambda s: s.actions.rollback is None
-            or s.performance is not None
-            or all(t not in _NEEDS_PERFORMANCE for t in s.actions.rollback.when),
+            check=lambda s: (
+                s.actions.rollback is None
+                or s.performance is not None
+                or all(t not in _NEEDS_PERFORMANCE for t in s.actions.rollback.when)
+            ),
             field="actions.rollback.when",
         ),
         Rule(
@@ -527,5 +592,3 @@ class ModelMonitorSpec(Model):
         ),
     )
 
-
-_NEEDS_PERFORMANCE = {Trigger.PERFORMANCE_DEGRADED, Trigger.CONCEPT_DRIFT, Trigger.FAIRNESS_VIOLATED}

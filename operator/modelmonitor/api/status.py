@@ -63,7 +63,9 @@ class TargetStatus(Model):
     deployment: str | None = None
     revision: str | None = Field(default=None, description="deployment.kubernetes.io/revision of the target.")
     podTemplateHash: str | None = Field(default=None, description="Hash identifying the pod template.")
-    modelVersion: str | None = Field(default=None, description="Model version read from spec.target.versionLabel.")
+    modelVersion: str | None = Field(
+        default=None, description="Model version read from spec.target.versionLabel."
+    )
     readyReplicas: int | None = None
 
 
@@ -102,7 +104,9 @@ class DriftStatus(Model):
     method: str | None = None
     rows: int | None = None
     referenceRows: int | None = None
-    features: list[FeatureDrift] = Field(default_factory=list, max_length=50, description="Top features by score.")
+    features: list[FeatureDrift] = Field(
+        default_factory=list, max_length=50, description="Top features by score."
+    )
 
 
 class SegmentStatus(Model):
@@ -149,7 +153,9 @@ class ModelMonitorStatus(Model):
     phase: Phase | None = None
     conditions: list[Condition] = Field(default_factory=list)
     lastEvaluation: str | None = None
-    lastAction: str | None = Field(default=None, description="Summary of the last action for the printer column.")
+    lastAction: str | None = Field(
+        default=None, description="Summary of the last action for the printer column."
+    )
     target: TargetStatus | None = None
     slo: SLOStatus | None = None
     checks: list[CheckStatus] = Field(default_factory=list)
@@ -157,7 +163,9 @@ class ModelMonitorStatus(Model):
     performance: PerformanceStatus | None = None
     experiment: ExperimentStatus | None = None
     lastKnownGoodRevision: Revision | None = None
-    actions: list[ActionRecord] = Field(default_factory=list, max_length=20, description="The last 20 actions.")
+    actions: list[ActionRecord] = Field(
+        default_factory=list, max_length=20, description="The last 20 actions."
+    )
 
 
 def set_condition(

@@ -75,6 +75,11 @@ _JSON_TYPES = {
 }
 
 
+def _num(value: Any) -> Any:
+    """Bounds as a reader writes them: 1 rather than 1.0."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _join(parts: Iterable[Any]) -> str:
     path = ""
     for part in parts:
@@ -101,10 +106,10 @@ def _describe(error: jsonschema.ValidationError) -> Problem:
         return Problem(_join([*error.absolute_path, extra[0]]), f"unknown field (known fields: {known})")
     if v == "minimum":
         op = ">" if error.schema.get("exclusiveMinimum") else ">="
-        return Problem(path, f"must be {op} {arg}, got {got!r}")
+        return Problem(path, f"must be {op} {_num(arg)}, got {got!r}")
     if v == "maximum":
         op = "<" if error.schema.get("exclusiveMaximum") else "<="
-        return Problem(path, f"must be {op} {arg}, got {got!r}")
+        return Problem(path, f"must be {op} {_num(arg)}, got {got!r}")
     if v == "type":
         return Problem(path, f"must be of type {arg}, got {_JSON_TYPES.get(type(got), 'value')} {got!r}")
     if v == "enum":
@@ -155,7 +160,7 @@ def _pydantic_message(err: Mapping[str, Any]) -> str:
     bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
     if kind in bounds:
         limit = next(iter(ctx.values()))
-        return f"must be {bounds[kind]} {limit}, got {got!r}"
+        return f"must be {bounds[kind]} {_num(limit)}, got {got!r}"
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":

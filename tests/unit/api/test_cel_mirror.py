@@ -23,7 +23,10 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def corpus() -> list[dict[str, Any]]:
     docs = []
-    for path in [*sorted((ROOT / "examples").glob("*.yaml")), *sorted((Path(__file__).parent / "broken").glob("*"))]:
+    for path in [
+        *sorted((ROOT / "examples").glob("*.yaml")),
+        *sorted((Path(__file__).parent / "broken").glob("*")),
+    ]:
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") == "ModelMonitor":
                 docs.append(doc["spec"])
@@ -31,10 +34,29 @@ def corpus() -> list[dict[str, Any]]:
         {"target": {"deployment": "m"}, "slos": {"latencyP95Ms": 300, "latencyP99Ms": 200}},
         {"target": {"deployment": "m"}, "slos": {"latencyP95Ms": 100, "latencyP99Ms": 200}},
         {"target": {"deployment": "m"}, "sidecar": {"listenPort": 9000, "adminPort": 9000}},
-        {"target": {"deployment": "m"}, "performance": {"task": "regression", "segments": [{"feature": "g"}]}},
+        {
+            "target": {"deployment": "m"},
+            "performance": {"task": "regression", "segments": [{"feature": "g"}]},
+        },
         {"target": {"deployment": "m"}, "checks": [{"name": "a", "query": "up"}]},
-        {"target": {"deployment": "m"}, "performance": {"task": "binary-classification", "metrics": [{"name": "f1"}]}},
-        {"target": {"deployment": "m"}, "actions": {"alerts": [{"webhook": {"url": "http://a", "urlFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}, "when": ["DataDrift"]}]}},  # noqa: E501
+        {
+            "target": {"deployment": "m"},
+            "performance": {"task": "binary-classification", "metrics": [{"name": "f1"}]},
+        },
+        {
+            "target": {"deployment": "m"},
+            "actions": {
+                "alerts": [
+                    {
+                        "webhook": {
+                            "url": "http://a",
+                            "urlFrom": {"secretKeyRef": {"name": "s", "key": "k"}},
+                        },
+                        "when": ["DataDrift"],
+                    }
+                ]
+            },
+        },
         {"target": {"deployment": "m"}, "drift": {"reference": {"url": "http://a"}}},
     ]
     # CEL runs only on objects that passed the schema; keep those.
@@ -92,5 +114,7 @@ def _all_models() -> list[type[Model]]:
     from modelmonitor.api import spec as spec_module
 
     return [
-        obj for obj in vars(spec_module).values() if isinstance(obj, type) and issubclass(obj, Model) and obj is not Model
+        obj
+        for obj in vars(spec_module).values()
+        if isinstance(obj, type) and issubclass(obj, Model) and obj is not Model
     ]

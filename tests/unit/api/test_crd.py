@@ -42,7 +42,9 @@ def test_stored_crd_is_exactly_the_generated_one() -> None:
         [sys.executable, "-m", "modelmonitor.cli", "crd"], capture_output=True, text=True, check=True
     ).stdout
     assert out == render_crd()
-    assert (ROOT / "crds" / "modelmonitor.yaml").read_text() == out, "run: modelmonitor crd > crds/modelmonitor.yaml"
+    assert (ROOT / "crds" / "modelmonitor.yaml").read_text() == out, (
+        "run: modelmonitor crd > crds/modelmonitor.yaml"
+    )
 
 
 def test_crd_identity_and_printer_columns() -> None:
@@ -82,7 +84,9 @@ def test_schema_is_structural() -> None:
 
 def test_every_spec_field_has_a_description_and_type() -> None:
     spec = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    missing = [path for path, node in schema_nodes(spec) if "description" not in node and not path.endswith("[]")]
+    missing = [
+        path for path, node in schema_nodes(spec) if "description" not in node and not path.endswith("[]")
+    ]
     missing = [p for p in missing if not p.endswith("{}")]
     assert missing == []
 
@@ -95,7 +99,9 @@ def test_status_conditions_follow_the_kubernetes_convention() -> None:
     item = conditions["items"]
     assert set(item["required"]) == {"type", "status", "reason", "lastTransitionTime"}
     assert item["properties"]["status"]["enum"] == ["True", "False", "Unknown"]
-    assert {"observedGeneration", "phase", "lastEvaluation", "drift", "slo", "actions"} <= set(status["properties"])
+    assert {"observedGeneration", "phase", "lastEvaluation", "drift", "slo", "actions"} <= set(
+        status["properties"]
+    )
     assert status["properties"]["phase"]["enum"] == [
         "Pending", "Healthy", "Drifting", "Degraded", "Breached", "RolledBack", "Unknown", "Error",
     ]  # fmt: skip

@@ -16,7 +16,9 @@ BROKEN = sorted((Path(__file__).parent / "broken").glob("*.yaml"))
 
 
 def expected(path: Path) -> list[str]:
-    return [line.removeprefix("# expect: ").rstrip("\n") for line in path.open() if line.startswith("# expect: ")]
+    return [
+        line.removeprefix("# expect: ").rstrip("\n") for line in path.open() if line.startswith("# expect: ")
+    ]
 
 
 def test_there_are_examples_for_each_user_case() -> None:

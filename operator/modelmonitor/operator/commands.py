@@ -1,0 +1,60 @@
+"""``modelmonitor run``: start the operator."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from modelmonitor.operator.settings import ENV_PREFIX
+
+
+def register(subparsers: Any) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="run the operator (credentials: in-cluster, or KUBECONFIG / ~/.kube/config like kubectl)",
+    )
+    run.add_argument(
+        "-n", "--namespace", action="append", default=[], help="watch only this namespace (repeatable)"
+    )
+    run.add_argument("--prometheus-url", help="default Prometheus URL [env MODELMONITOR_PROMETHEUS_URL]")
+    run.add_argument("--tick", help="how often each monitor wakes, e.g. 10s [env MODELMONITOR_TICK]")
+    run.add_argument("--retry", help="how soon a missing target is looked at again [env MODELMONITOR_RETRY]")
+    run.add_argument("--sidecar-image", help="image injected as the sidecar [env MODELMONITOR_SIDECAR_IMAGE]")
+    run.add_argument("--workers", type=int, help="threads for blocking calls [env MODELMONITOR_WORKERS]")
+    run.add_argument("--standalone", action="store_true", help="no peering with other replicas")
+    run.add_argument("--peering", help="peering object name when running several replicas")
+    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
+    run.add_argument("--log-format", choices=["json", "plain", "full"], default="json")
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.set_defaults(func=run_operator)
+
+
+def run_operator(args: argparse.Namespace) -> int:
+    overrides = {
+        "NAMESPACES": ",".join(args.namespace) if args.namespace else None,
+        "PROMETHEUS_URL": args.prometheus_url,
+        "TICK": args.tick,
+        "RETRY": args.retry,
+        "SIDECAR_IMAGE": args.sidecar_image,
+        "WORKERS": str(args.workers) if args.workers else None,
+        "STANDALONE": "true" if args.standalone else None,
+        "PEERING": args.peering,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[ENV_PREFIX + key] = value
+
+    import kopf
+
+    import modelmonitor.operator.handlers as handlers  # registers the handlers with the settings above
+
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
+    settings = handlers.SETTINGS
+    kopf.run(
+        clusterwide=not settings.namespaces,
+        namespaces=list(settings.namespaces),
+        standalone=settings.standalone,
+        liveness_endpoint=args.liveness or None,
+    )
+    return 0
