@@ -118,3 +118,12 @@ def test_crd_has_cel_rules_for_cross_field_constraints() -> None:
     assert any("self.min <= self.max" in r for r in flat)
     assert any("self.minReplicas <= self.maxReplicas" in r for r in flat)
     assert any("duration(self.actions.rollback.cooldown)" in r for r in flat)
+
+
+def test_field_reference_is_generated_from_the_models() -> None:
+    from modelmonitor.api.reference import render_reference
+
+    text = (ROOT / "docs" / "reference.md").read_text()
+    assert text == render_reference(), "run: python -m modelmonitor.api.reference > docs/reference.md"
+    assert "| `spec.slos.latencyP95Ms` | number | — | ≥ 0 |" in text
+    assert "| `spec.target.deployment` | string | required |" in text
