@@ -168,7 +168,8 @@ class ResourceRequirements(Model):
     """Kubernetes resource requests and limits for the injected sidecar."""
 
     requests: dict[str, Quantity] = Field(
-        default_factory=lambda: dict[str, str | int](cpu="50m", memory="64Mi"), description="Resource requests."
+        default_factory=lambda: dict[str, str | int](cpu="50m", memory="64Mi"),
+        description="Resource requests.",
     )
     limits: dict[str, Quantity] = Field(
         default_factory=lambda: dict[str, str | int](memory="256Mi"), description="Resource limits."
@@ -591,4 +592,3 @@ class ModelMonitorSpec(Model):
             field="experiment.challenger.deployment",
         ),
     )
-

@@ -47,7 +47,9 @@ def mm_table(objects: list[dict[str, Any]]) -> str:
     header = ["NAME", *(c["name"].upper() for c in PRINTER_COLUMNS)]
     rows = [[o["metadata"]["name"], *(pick(o, c["jsonPath"]) for c in PRINTER_COLUMNS)] for o in objects]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows])
+    return "\n".join(
+        "   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]
+    )
 
 
 def step_validate() -> None:
@@ -60,7 +62,7 @@ def step_validate() -> None:
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") == "ModelMonitor":
                 problems = validate_manifest(doc)
-                say(f"   {path.name:32} {'valid' if not problems else problems}")
+                say(f"   {path.name:32} {problems if problems else 'valid'}")
     broken = {
         "apiVersion": "modelmonitor.io/v1alpha1",
         "kind": "ModelMonitor",
@@ -93,7 +95,11 @@ async def step_operator(timeout: float) -> None:
         for doc in yaml.safe_load_all((ROOT / "examples" / name).read_text())
         if doc
     }
-    async with ClusterEmulator() as emulator, kmock.Server(emulator) as server, aiohttp.ClientSession() as session:
+    async with (
+        ClusterEmulator() as emulator,
+        kmock.Server(emulator) as server,
+        aiohttp.ClientSession() as session,
+    ):
         api = Api(str(server.url), session)
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "kubeconfig"

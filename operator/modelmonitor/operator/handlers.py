@@ -81,7 +81,9 @@ def evaluate(
         now=_now(),
         retry_seconds=SETTINGS.tick_seconds,
     )
-    patch.status.update(result.status_patch)
+    # Write only what changed: at a 10 s tick and a thousand monitors, unchanged patches add up.
+    current = dict(status or {})
+    patch.status.update({k: v for k, v in result.status_patch.items() if current.get(k) != v})
     for change in result.transitions:
         kopf.event(
             body,
