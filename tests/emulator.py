@@ -87,6 +87,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return str(next(self._versions))
 
     def _current(self, request: rendering.Request) -> dict[str, Any] | None:
+        if request.resource is None or request.name is None:
+            return None
         key = (request.resource, request.namespace, request.name)
         if key in self.objects and not self.objects[key].deleted:
             return copy.deepcopy(self.objects[key].raw)
@@ -116,7 +118,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return await super()._handle(request)
 
     def _stamp_new(self, request: rendering.Request) -> dict[str, Any]:
-        data = copy.deepcopy(request.data)
+        data: dict[str, Any] = copy.deepcopy(request.data)
         meta = data.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
@@ -132,9 +134,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         old_spec = current.get("spec")
         if isinstance(patch, list):
             # Apply the JSON patch here (a failing `test` raises), then hand kmock a merge of the result.
-            result = jsonpatch.apply_patch(current, patch, in_place=False)
+            result: dict[str, Any] = jsonpatch.apply_patch(current, patch, in_place=False)
         else:
-            result = kmock._internal.dicts.merge_patch_dict(current, patch)  # type: ignore[attr-defined]
+            result = dict(kmock._internal.dicts.merge_patch_dict(current, patch))  # type: ignore[attr-defined]
         meta = dict(result.get("metadata") or {})
         meta["resourceVersion"] = self.next_version()
         if result.get("spec") != old_spec:
