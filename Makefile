@@ -29,9 +29,11 @@ setup: $(BIN)/.installed system-deps
 test: setup
 	$(BIN)/pytest
 
+LINT_PATHS := operator tests $(wildcard benchmarks)
+
 lint: setup
-	$(BIN)/ruff check operator tests benchmarks
-	$(BIN)/ruff format --check operator tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
