@@ -1,0 +1,1 @@
+"""How the monitor edits the user's workload (pure: dicts in, JSON patches out)."""

@@ -1,0 +1,255 @@
+"""How the monitor edits the user's workload: the sidecar in the pod template, the Service route.
+
+Pure: Deployments and Services come in as dicts, RFC 6902 JSON patches go out. JSON patches mean
+the same thing on every API server (a strategic-merge patch that omits the sidecar from
+``containers`` would keep it, because strategic merge merges that list by name), and each patch
+starts with a ``test`` of the resourceVersion and of the exact entries it touches, so a concurrent
+edit makes it fail (422) instead of clobbering someone else's change; the next tick plans again.
+
+What was injected is recorded in one annotation on the Deployment, so injection is idempotent
+(``inject(inject(x)) == inject(x)``) and removal takes away exactly what was added.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from modelmonitor.api.spec import ModelMonitorSpec
+
+SIDECAR_NAME = "modelmonitor-sidecar"
+INJECTED_ANNOTATION = "modelmonitor.io/injected"
+ROUTE_ANNOTATION = "modelmonitor.io/routed"
+PROXY_PORT_NAME = "mm-proxy"
+ADMIN_PORT_NAME = "mm-admin"
+SIDECAR_USER = 65532
+
+
+def pointer(*parts: str | int) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class InjectionError(ValueError):
+    """The Deployment cannot take the sidecar as asked; the message says why and what to change."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def pod_template(deployment: dict[str, Any]) -> dict[str, Any]:
+    return dict(((deployment.get("spec") or {}).get("template")) or {})
+
+
+def containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((pod_template(deployment).get("spec") or {}).get("containers") or [])
+
+
+def model_container(deployment: dict[str, Any], spec: ModelMonitorSpec) -> dict[str, Any]:
+    """The model container: ``spec.target.container`` or the first container that is not ours."""
+    own = [c for c in containers(deployment) if c.get("name") != SIDECAR_NAME]
+    if spec.target.container:
+        for c in own:
+            if c.get("name") == spec.target.container:
+                return c
+        names = ", ".join(str(c.get("name")) for c in own) or "none"
+        raise InjectionError(
+            "ContainerNotFound",
+            f"spec.target.container {spec.target.container!r} is not in the pod template (containers: {names})",
+        )
+    if not own:
+        raise InjectionError("ContainerNotFound", "the Deployment's pod template has no container")
+    return own[0]
+
+
+def _version_env(deployment: dict[str, Any], label: str) -> dict[str, Any]:
+    """MODEL_VERSION read by the Downward API, so it follows the pod template without re-injection."""
+    meta = pod_template(deployment).get("metadata") or {}
+    where = (
+        "annotations"
+        if label not in (meta.get("labels") or {}) and label in (meta.get("annotations") or {})
+        else "labels"
+    )
+    return {
+        "name": "MODELMONITOR_MODEL_VERSION",
+        "valueFrom": {"fieldRef": {"fieldPath": f"metadata.{where}['{label}']"}},
+    }
+
+
+def sidecar_container(spec: ModelMonitorSpec, deployment: dict[str, Any], *, image: str) -> dict[str, Any]:
+    """The sidecar container exactly as injected (validates the target container first)."""
+    model_container(deployment, spec)
+    side = spec.sidecar
+    ports_in_use = {
+        p.get("containerPort")
+        for c in containers(deployment)
+        if c.get("name") != SIDECAR_NAME
+        for p in c.get("ports") or []
+    }
+    clash = sorted(p for p in (side.listenPort, side.adminPort) if p in ports_in_use or p == spec.target.port)
+    if clash:
+        raise InjectionError(
+            "PortConflict",
+            f"the sidecar ports {clash} are already used in the pod; set spec.sidecar.listenPort/adminPort",
+        )
+    env = [
+        {"name": "MODELMONITOR_LISTEN", "value": f"0.0.0.0:{side.listenPort}"},
+        {"name": "MODELMONITOR_UPSTREAM", "value": f"http://127.0.0.1:{spec.target.port}"},
+        {"name": "MODELMONITOR_ADMIN", "value": f"0.0.0.0:{side.adminPort}"},
+        {
+            "name": "MODELMONITOR_MODEL_NAME",
+            "value": str((deployment.get("metadata") or {}).get("name", "model")),
+        },
+        _version_env(deployment, spec.target.versionLabel),
+        {"name": "MODELMONITOR_PROTOCOL", "value": str(spec.target.protocol)},
+        {"name": "MODELMONITOR_SAMPLE_RATE", "value": f"{side.sampleRate:g}"},
+        {"name": "MODELMONITOR_WINDOW_ROWS", "value": str(spec.window.maxRows)},
+        {"name": "MODELMONITOR_WINDOW_AGE", "value": spec.window.maxAge},
+    ]
+    if side.redact:
+        env.append({"name": "MODELMONITOR_REDACT", "value": ",".join(side.redact)})
+    if side.detectPII:
+        env.append({"name": "MODELMONITOR_DETECT", "value": "email,card"})
+    return {
+        "name": SIDECAR_NAME,
+        "image": side.image or image,
+        "args": ["sidecar"],
+        "env": env,
+        "ports": [
+            {"name": PROXY_PORT_NAME, "containerPort": side.listenPort, "protocol": "TCP"},
+            {"name": ADMIN_PORT_NAME, "containerPort": side.adminPort, "protocol": "TCP"},
+        ],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": side.adminPort}, "periodSeconds": 5},
+        "resources": side.resources.model_dump(mode="json"),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SIDECAR_USER,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Record:
+    """What one monitor injected into a Deployment (the annotation's content)."""
+
+    monitor: str
+    container: str
+    digest: str
+
+    def to_json(self) -> str:
+        return json.dumps({"monitor": self.monitor, "container": self.container, "digest": self.digest})
+
+    @classmethod
+    def read(cls, deployment: dict[str, Any]) -> Record | None:
+        text = ((deployment.get("metadata") or {}).get("annotations") or {}).get(INJECTED_ANNOTATION)
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+            return cls(
+                monitor=str(data["monitor"]), container=str(data["container"]), digest=str(data["digest"])
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def guard(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    version = (deployment.get("metadata") or {}).get("resourceVersion")
+    return [{"op": "test", "path": "/metadata/resourceVersion", "value": version}] if version else []
+
+
+def plan_injection(
+    deployment: dict[str, Any], spec: ModelMonitorSpec, *, monitor: str, image: str
+) -> list[dict[str, Any]]:
+    """The JSON patch that makes the sidecar present and as desired; ``[]`` when it already is.
+
+    Raises InjectionError when another monitor owns the injection or the pod template cannot take it.
+    """
+    record = Record.read(deployment)
+    if record is not None and record.monitor != monitor:
+        raise InjectionError(
+            "InjectedByOtherMonitor",
+            f"the sidecar was injected for ModelMonitor {record.monitor!r}; one monitor per Deployment",
+        )
+    desired = sidecar_container(spec, deployment, image=image)
+    current = containers(deployment)
+    index = next((i for i, c in enumerate(current) if c.get("name") == SIDECAR_NAME), None)
+    new_record = Record(monitor=monitor, container=SIDECAR_NAME, digest=_digest(desired))
+    ops: list[dict[str, Any]] = []
+    base = ("spec", "template", "spec", "containers")
+    if index is None:
+        ops.append({"op": "add", "path": pointer(*base, "-"), "value": desired})
+    elif current[index] != desired:
+        ops.append({"op": "test", "path": pointer(*base, index, "name"), "value": SIDECAR_NAME})
+        ops.append({"op": "replace", "path": pointer(*base, index), "value": desired})
+    if record != new_record:
+        if not (deployment.get("metadata") or {}).get("annotations"):
+            ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
+        ops.append(
+            {
+                "op": "add",
+                "path": pointer("metadata", "annotations", INJECTED_ANNOTATION),
+                "value": new_record.to_json(),
+            }
+        )
+    return guard(deployment) + ops if ops else []
+
+
+def plan_removal(deployment: dict[str, Any], *, monitor: str) -> list[dict[str, Any]]:
+    """The JSON patch that removes exactly what ``monitor`` injected; ``[]`` when nothing is there."""
+    record = Record.read(deployment)
+    if record is None or record.monitor != monitor:
+        return []
+    ops: list[dict[str, Any]] = []
+    base = ("spec", "template", "spec", "containers")
+    for index, c in enumerate(containers(deployment)):
+        if c.get("name") == record.container:
+            ops.append({"op": "test", "path": pointer(*base, index, "name"), "value": record.container})
+            ops.append({"op": "remove", "path": pointer(*base, index)})
+            break
+    ops.append(remove_annotation(deployment, INJECTED_ANNOTATION))
+    return guard(deployment) + ops
+
+
+def remove_annotation(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    """Remove our annotation; the whole map when it was the only one (as it was before we came)."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    if set(annotations) == {key}:
+        return {"op": "remove", "path": "/metadata/annotations"}
+    return {"op": "remove", "path": pointer("metadata", "annotations", key)}
+
+
+def rollout_complete(deployment: dict[str, Any]) -> bool:
+    """True when every replica runs the current pod template (the Deployment controller's view)."""
+    meta = deployment.get("metadata") or {}
+    status = deployment.get("status") or {}
+    wanted = (deployment.get("spec") or {}).get("replicas", 1)
+    return (
+        int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
+        and int(status.get("updatedReplicas") or 0) >= wanted
+        and int(status.get("availableReplicas") or 0) >= wanted
+        and int(status.get("replicas") or 0) <= wanted
+    )
+
+
+def sidecar_present(deployment: dict[str, Any]) -> bool:
+    return any(c.get("name") == SIDECAR_NAME for c in containers(deployment))
+
+
+def template_hash(deployment: dict[str, Any]) -> str:
+    """A hash of the pod template without the injected sidecar: it changes with the model, not with us."""
+    template = json.loads(json.dumps(pod_template(deployment)))
+    spec = template.get("spec") or {}
+    spec["containers"] = [c for c in spec.get("containers") or [] if c.get("name") != SIDECAR_NAME]
+    return _digest(template)

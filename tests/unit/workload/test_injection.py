@@ -1,0 +1,228 @@
+"""Sidecar injection and Service routing as JSON patches, applied with RFC 6902 semantics.
+
+RFC 6902 is what a real API server applies for application/json-patch+json (unlike strategic merge,
+it has no list-merging by name that could keep a removed sidecar), so applying the planned patches
+with `jsonpatch` here is applying them as a cluster would, `test` ops included.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import jsonpatch
+import pytest
+
+from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.workload.gitops import managed_by
+from modelmonitor.workload.injection import (
+    INJECTED_ANNOTATION,
+    SIDECAR_NAME,
+    InjectionError,
+    plan_injection,
+    plan_removal,
+    rollout_complete,
+    sidecar_container,
+    template_hash,
+)
+from modelmonitor.workload.routing import plan_route, plan_unroute, selects
+
+IMAGE = "ghcr.io/modelmonitor/modelmonitor:0.1.0"
+
+
+def deployment(**extra: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "credit-scoring", "namespace": "risk", "resourceVersion": "41", "generation": 3},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "credit"}},
+            "template": {
+                "metadata": {"labels": {"app": "credit", "app.kubernetes.io/version": "1.2"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "model",
+                            "image": "credit:1.2",
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                        },
+                        {"name": "log-shipper", "image": "fluent-bit:3"},
+                    ]
+                },
+            },
+        },
+    }
+    d.update(extra)
+    return d
+
+
+def spec(**sidecar: Any) -> ModelMonitorSpec:
+    return ModelMonitorSpec.model_validate({"target": {"deployment": "credit-scoring"}, "sidecar": sidecar})
+
+
+def apply(obj: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = jsonpatch.apply_patch(obj, ops, in_place=False)
+    if ops:
+        out["metadata"]["resourceVersion"] = str(int(out["metadata"]["resourceVersion"]) + 1)
+    return out
+
+
+def test_injection_adds_the_sidecar_and_a_record_and_nothing_else() -> None:
+    before = deployment()
+    after = apply(before, plan_injection(before, spec(), monitor="mm", image=IMAGE))
+    names = [c["name"] for c in after["spec"]["template"]["spec"]["containers"]]
+    assert names == ["model", "log-shipper", SIDECAR_NAME]
+    assert (
+        after["spec"]["template"]["spec"]["containers"][:2]
+        == before["spec"]["template"]["spec"]["containers"]
+    )
+    record = json.loads(after["metadata"]["annotations"][INJECTED_ANNOTATION])
+    assert record["monitor"] == "mm" and record["container"] == SIDECAR_NAME
+    side = after["spec"]["template"]["spec"]["containers"][2]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in side["env"]}
+    assert env["MODELMONITOR_UPSTREAM"] == "http://127.0.0.1:8080"
+    assert env["MODELMONITOR_LISTEN"] == "0.0.0.0:8480"
+    assert env["MODELMONITOR_MODEL_NAME"] == "credit-scoring"
+    assert env["MODELMONITOR_MODEL_VERSION"] == {
+        "fieldRef": {"fieldPath": "metadata.labels['app.kubernetes.io/version']"}
+    }
+    sc = side["securityContext"]
+    assert sc["runAsNonRoot"] and not sc["allowPrivilegeEscalation"] and sc["readOnlyRootFilesystem"]
+    assert sc["capabilities"] == {"drop": ["ALL"]} and sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert side["resources"] == {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+
+
+def test_injection_is_idempotent() -> None:
+    once = apply(deployment(), plan_injection(deployment(), spec(), monitor="mm", image=IMAGE))
+    assert plan_injection(once, spec(), monitor="mm", image=IMAGE) == []
+
+
+def test_inject_then_remove_leaves_the_deployment_as_it_was() -> None:
+    before = deployment()
+    injected = apply(before, plan_injection(before, spec(redact=["ssn"]), monitor="mm", image=IMAGE))
+    removed = apply(injected, plan_removal(injected, monitor="mm"))
+    removed["metadata"]["resourceVersion"] = before["metadata"]["resourceVersion"]
+    assert removed == before
+
+
+def test_remove_keeps_annotations_the_user_had() -> None:
+    before = deployment()
+    before["metadata"]["annotations"] = {"team": "risk"}
+    injected = apply(before, plan_injection(before, spec(), monitor="mm", image=IMAGE))
+    removed = apply(injected, plan_removal(injected, monitor="mm"))
+    assert removed["metadata"]["annotations"] == {"team": "risk"}
+    assert removed["spec"] == before["spec"]
+
+
+def test_removal_is_by_name_even_when_the_user_reordered_containers() -> None:
+    injected = apply(deployment(), plan_injection(deployment(), spec(), monitor="mm", image=IMAGE))
+    containers = injected["spec"]["template"]["spec"]["containers"]
+    containers.insert(0, containers.pop())  # sidecar first now
+    removed = apply(injected, plan_removal(injected, monitor="mm"))
+    assert [c["name"] for c in removed["spec"]["template"]["spec"]["containers"]] == ["model", "log-shipper"]
+
+
+def test_a_changed_or_missing_sidecar_is_put_back_and_user_containers_untouched() -> None:
+    injected = apply(deployment(), plan_injection(deployment(), spec(), monitor="mm", image=IMAGE))
+    tampered = copy.deepcopy(injected)
+    tampered["spec"]["template"]["spec"]["containers"][2]["image"] = "evil:latest"
+    tampered["spec"]["template"]["spec"]["containers"][0]["image"] = "credit:1.3"  # the user's own change
+    fixed = apply(tampered, plan_injection(tampered, spec(), monitor="mm", image=IMAGE))
+    assert fixed["spec"]["template"]["spec"]["containers"][2]["image"] == IMAGE
+    assert fixed["spec"]["template"]["spec"]["containers"][0]["image"] == "credit:1.3"
+
+    gone = copy.deepcopy(injected)
+    gone["spec"]["template"]["spec"]["containers"].pop()
+    back = apply(gone, plan_injection(gone, spec(), monitor="mm", image=IMAGE))
+    assert [c["name"] for c in back["spec"]["template"]["spec"]["containers"]][-1] == SIDECAR_NAME
+
+
+def test_a_concurrent_edit_makes_the_patch_fail_instead_of_clobbering() -> None:
+    before = deployment()
+    ops = plan_injection(before, spec(), monitor="mm", image=IMAGE)
+    moved_on = copy.deepcopy(before)
+    moved_on["metadata"]["resourceVersion"] = "42"
+    with pytest.raises(jsonpatch.JsonPatchTestFailed):
+        jsonpatch.apply_patch(moved_on, ops)
+
+
+def test_one_monitor_per_deployment_and_clear_errors() -> None:
+    injected = apply(deployment(), plan_injection(deployment(), spec(), monitor="mm", image=IMAGE))
+    with pytest.raises(InjectionError) as err:
+        plan_injection(injected, spec(), monitor="other", image=IMAGE)
+    assert err.value.reason == "InjectedByOtherMonitor"
+    assert plan_removal(injected, monitor="other") == []
+
+    wrong = ModelMonitorSpec.model_validate({"target": {"deployment": "credit-scoring", "container": "nope"}})
+    with pytest.raises(
+        InjectionError, match=r"'nope' is not in the pod template \(containers: model, log-shipper\)"
+    ):
+        sidecar_container(wrong, deployment(), image=IMAGE)
+
+    with pytest.raises(InjectionError) as clash:
+        sidecar_container(spec(listenPort=8080), deployment(), image=IMAGE)
+    assert clash.value.reason == "PortConflict"
+
+
+def test_template_hash_ignores_the_sidecar_but_not_the_model() -> None:
+    before = deployment()
+    injected = apply(before, plan_injection(before, spec(), monitor="mm", image=IMAGE))
+    assert template_hash(injected) == template_hash(before)
+    newer = copy.deepcopy(before)
+    newer["spec"]["template"]["spec"]["containers"][0]["image"] = "credit:1.3"
+    assert template_hash(newer) != template_hash(before)
+
+
+def test_rollout_complete_follows_the_controller_status() -> None:
+    d = deployment()
+    d["status"] = {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}
+    assert not rollout_complete(d)  # the controller has not seen generation 3 yet
+    d["status"]["observedGeneration"] = 3
+    assert rollout_complete(d)
+    d["status"]["replicas"] = 3  # an old pod still terminating
+    assert not rollout_complete(d)
+
+
+def service(target: Any = "http") -> dict[str, Any]:
+    return {
+        "metadata": {"name": "credit-scoring", "resourceVersion": "7"},
+        "spec": {
+            "selector": {"app": "credit"},
+            "ports": [{"name": "http", "port": 80, "targetPort": target}, {"name": "metrics", "port": 9000}],
+        },
+    }
+
+
+@pytest.mark.parametrize("target", ["http", 8080])
+def test_route_and_unroute_the_service(target: Any) -> None:
+    before = service(target)
+    assert selects(before, {"app": "credit", "app.kubernetes.io/version": "1.2"})
+    routed = apply(
+        before, plan_route(before, model_port=8080, model_port_names={"http"}, proxy_port=8480, monitor="mm")
+    )
+    assert routed["spec"]["ports"][0]["targetPort"] == 8480
+    assert routed["spec"]["ports"][1] == before["spec"]["ports"][1]
+    assert plan_route(routed, model_port=8080, model_port_names={"http"}, proxy_port=8480, monitor="mm") == []
+    restored = apply(routed, plan_unroute(routed, monitor="mm"))
+    restored["metadata"]["resourceVersion"] = before["metadata"]["resourceVersion"]
+    assert restored == before
+
+
+def test_services_that_do_not_select_the_pods_are_left_alone() -> None:
+    assert not selects(service(), {"app": "other"})
+    assert not selects({"spec": {"selector": {}}}, {"app": "credit"})
+
+
+def test_gitops_managed_deployments_are_recognised() -> None:
+    assert managed_by(deployment()) is None
+    argo = deployment()
+    argo["metadata"]["annotations"] = {"argocd.argoproj.io/tracking-id": "app:apps/Deployment:risk/credit"}
+    assert managed_by(argo) == "Argo CD"
+    flux = deployment()
+    flux["metadata"]["managedFields"] = [{"manager": "kustomize-controller", "operation": "Apply"}]
+    assert managed_by(flux) == "Flux"
+    helm_only = deployment()
+    helm_only["metadata"]["labels"] = {"app.kubernetes.io/instance": "credit"}
+    assert managed_by(helm_only) is None
