@@ -31,7 +31,7 @@ def managed_by(obj: dict[str, Any]) -> str | None:
         if tool and key in (meta.get(where) or {}):
             return tool
     for entry in meta.get("managedFields") or []:
-        tool = _MANAGERS.get(str(entry.get("manager", "")))
-        if tool:
-            return tool
+        manager = _MANAGERS.get(str(entry.get("manager", "")))
+        if manager:
+            return manager
     return None
