@@ -1,0 +1,118 @@
+"""Column types: what a reference column is (numeric or categorical) and whether a window still matches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from modelmonitor.drift.defaults import CATEGORICAL_MAX_UNIQUE
+from modelmonitor.drift.numeric import FloatArray
+
+Family = Literal["number", "bool", "string", "datetime", "other"]
+FeatureType = Literal["numeric", "categorical", "unsupported"]
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """Type of one reference column: ``type`` decides the tests, ``family`` the storage kind."""
+
+    name: str
+    type: FeatureType
+    family: Family
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "family": self.family}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSchema:
+        return cls(str(data["name"]), data["type"], data["family"])
+
+
+def family(dtype: Any) -> Family:
+    """Storage family of a pandas dtype (``other`` for object columns, judged by :func:`object_family`)."""
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "number"
+    if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+        return "datetime"
+    if pd.api.types.is_object_dtype(dtype):
+        return "other"  # decided from the values by object_family
+    if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return "string"
+    return "other"
+
+
+def compatible(reference: Family, current: Family) -> bool:
+    """Whether a current column of family ``current`` can be compared with a ``reference`` column.
+
+    ``int`` and ``float`` are one family (a missing value turns an int column into float); a boolean
+    column holding missing values arrives as strings/objects, so ``bool`` and ``string`` are compatible.
+    """
+    return reference == current or {reference, current} == {"bool", "string"}
+
+
+def _few_values(series: pd.Series) -> bool:
+    head = series.iloc[:2000]
+    if head.nunique(dropna=True) > CATEGORICAL_MAX_UNIQUE:
+        return False
+    return bool(series.nunique(dropna=True) <= CATEGORICAL_MAX_UNIQUE)
+
+
+def infer_schema(frame: pd.DataFrame, names: Sequence[str] | None = None) -> dict[str, FeatureSchema]:
+    """Schema of the reference: numbers with more than ``CATEGORICAL_MAX_UNIQUE`` distinct values are
+    numeric, other numbers, booleans and strings are categorical, dates and objects unsupported."""
+    out: dict[str, FeatureSchema] = {}
+    for name in names if names is not None else [str(c) for c in frame.columns]:
+        series = frame[name]
+        fam = family(series.dtype)
+        kind: FeatureType
+        if fam == "number":
+            kind = "categorical" if _few_values(series) else "numeric"
+        elif fam in ("bool", "string"):
+            kind = "categorical"
+        elif fam == "other" and pd.api.types.is_object_dtype(series.dtype):
+            fam = object_family(series)
+            kind = "unsupported" if fam == "datetime" else "categorical"
+            if fam == "number" and not _few_values(series):
+                kind = "numeric"
+        else:
+            kind = "unsupported"
+        out[name] = FeatureSchema(name, kind, fam)
+    return out
+
+
+def object_family(series: pd.Series) -> Family:
+    """Family of an object column from its values (JSON payloads give objects holding numbers or bools)."""
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
+        return "number"
+    if kind == "boolean":
+        return "bool"
+    if kind in ("datetime", "datetime64", "date"):
+        return "datetime"
+    return "string"
+
+
+def current_family(series: pd.Series) -> Family:
+    """Family of a current-window column (object columns judged by their values)."""
+    fam = family(series.dtype)
+    if fam == "other" and pd.api.types.is_object_dtype(series.dtype):
+        return object_family(series)
+    return fam
+
+
+def numeric_block(frame: pd.DataFrame, names: Sequence[str]) -> FloatArray:
+    """Columns ``names`` as a C-contiguous (features, rows) float64 array; missing and +-inf are NaN."""
+    if not names:
+        return np.empty((0, len(frame)))
+    block = frame[list(names)].to_numpy(dtype=np.float64, na_value=np.nan).T
+    block = np.ascontiguousarray(block)
+    infinite = np.isinf(block)
+    if infinite.any():  # a new array: the caller's frame may share memory with ``block``
+        block = np.where(infinite, np.nan, block)
+    return block
