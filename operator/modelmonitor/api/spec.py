@@ -189,6 +189,10 @@ class Sidecar(Model):
     adminPort: Port = Field(
         default=8481, description="Port of the sidecar's window, feedback and metrics API."
     )
+    routeService: bool = Field(
+        default=True,
+        description="Point Services that send traffic to the model's port at the sidecar, once every replica runs it.",
+    )
     redact: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
         default_factory=list,
         max_length=100,
@@ -347,6 +351,15 @@ class Drift(Model):
     )
     features: list[Annotated[str, Field(min_length=1)]] | None = Field(
         default=None, max_length=1000, description="Features to test; default: all in the reference."
+    )
+
+    rules = (
+        Rule(
+            cel="!has(self.threshold) || self.method != 'auto'",
+            message="threshold needs a method other than auto (auto mixes p-value tests and distances)",
+            check=lambda d: d.threshold is None or d.method != DriftMethod.AUTO,
+            field="threshold",
+        ),
     )
 
 

@@ -62,7 +62,10 @@ class Condition(Model):
 class TargetStatus(Model):
     deployment: str | None = None
     revision: str | None = Field(default=None, description="deployment.kubernetes.io/revision of the target.")
-    podTemplateHash: str | None = Field(default=None, description="Hash identifying the pod template.")
+    podTemplateHash: str | None = Field(
+        default=None, description="Hash of the pod template without the sidecar: changes with the model."
+    )
+    since: str | None = Field(default=None, description="When this pod template was first seen (its window starts).")
     modelVersion: str | None = Field(
         default=None, description="Model version read from spec.target.versionLabel."
     )

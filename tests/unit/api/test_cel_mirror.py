@@ -58,6 +58,7 @@ def corpus() -> list[dict[str, Any]]:
             },
         },
         {"target": {"deployment": "m"}, "drift": {"reference": {"url": "http://a"}}},
+        {"target": {"deployment": "m"}, "drift": {"threshold": 0.2}},
     ]
     # CEL runs only on objects that passed the schema; keep those.
     return [doc for doc in docs + extra if _schema_valid(doc)]
