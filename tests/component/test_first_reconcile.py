@@ -66,12 +66,14 @@ async def test_missing_target_then_found(cluster: Any, start_operator: Any) -> N
     assert cond is not None and cond["status"] == "True"
     assert cond["lastTransitionTime"] >= first_transition
     assert obj["status"]["phase"] == "Pending"
-    assert obj["status"]["target"] == {
+    target = obj["status"]["target"]
+    assert {k: target[k] for k in ("deployment", "revision", "modelVersion", "readyReplicas")} == {
         "deployment": "credit-scoring",
         "revision": "3",
         "modelVersion": "1.0.0",
         "readyReplicas": 0,
     }
+    assert len(target["podTemplateHash"]) == 16 and target["since"]
     # Our own finalizer and annotation prefix, never Kopf's defaults.
     meta = obj["metadata"]
     assert not any(key.startswith("kopf.zalando.org") for key in meta.get("annotations") or {})

@@ -22,6 +22,9 @@ def register(subparsers: Any) -> None:
     run.add_argument("--retry", help="how soon a missing target is looked at again [env MODELMONITOR_RETRY]")
     run.add_argument("--sidecar-image", help="image injected as the sidecar [env MODELMONITOR_SIDECAR_IMAGE]")
     run.add_argument("--workers", type=int, help="threads for blocking calls [env MODELMONITOR_WORKERS]")
+    run.add_argument(
+        "--metrics", help="host:port of the operator's /metrics, '' for none [env MODELMONITOR_METRICS]"
+    )
     run.add_argument("--standalone", action="store_true", help="no peering with other replicas")
     run.add_argument("--peering", help="peering object name when running several replicas")
     run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
@@ -40,6 +43,7 @@ def run_operator(args: argparse.Namespace) -> int:
         "WORKERS": str(args.workers) if args.workers else None,
         "STANDALONE": "true" if args.standalone else None,
         "PEERING": args.peering,
+        "METRICS": args.metrics,
     }
     for key, value in overrides.items():
         if value is not None:

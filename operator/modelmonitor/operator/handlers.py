@@ -6,30 +6,36 @@ flags into the environment, because Kopf fixes a timer's interval at decoration.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from modelmonitor.adapters.kubernetes import KubernetesPort, load_credentials
 from modelmonitor.api import crd as crd_api
+from modelmonitor.api.validation import spec_problems
+from modelmonitor.operator import metrics
+from modelmonitor.operator.evaluation import Reconciler, Request, due
 from modelmonitor.operator.settings import OperatorSettings
-from modelmonitor.policy.target import assess_target
 
 SETTINGS = OperatorSettings.from_env()
 PREFIX = "modelmonitor.io"
 RESOURCE = (crd_api.GROUP, crd_api.VERSION, crd_api.PLURAL)
 
-_port: KubernetesPort | None = None
+EXECUTOR = ThreadPoolExecutor(max_workers=SETTINGS.workers, thread_name_prefix="evaluate")
+_reconciler: Reconciler | None = None
 
 
-def kubernetes_port() -> KubernetesPort:
-    global _port
-    if _port is None:
+def reconciler() -> Reconciler:
+    global _reconciler
+    if _reconciler is None:
         load_credentials()
-        _port = KubernetesPort()
-    return _port
+        _reconciler = Reconciler(KubernetesPort(), SETTINGS)
+    return _reconciler
 
 
 @kopf.on.startup()
@@ -49,7 +55,8 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.peering.standalone = SETTINGS.standalone
     settings.peering.name = SETTINGS.peering
     settings.peering.mandatory = False
-    kubernetes_port()
+    reconciler()
+    metrics.serve(SETTINGS.metrics_address)
     logger.info(
         "ModelMonitor operator configured: namespaces=%s prometheus=%s tick=%ss",
         ",".join(SETTINGS.namespaces) or "all",
@@ -58,40 +65,78 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     )
 
 
+def settled(spec: Any, status: Any) -> bool:
+    """Ready, injected (or not wanted) and no evaluation due: a tick can return without any API call."""
+    conditions = {c.get("type"): c for c in (status or {}).get("conditions") or []}
+    ready = (conditions.get("Ready") or {}).get("status") == "True"
+    injected = conditions.get("SidecarInjected") or {}
+    sidecar_done = injected.get("status") == "True" or injected.get("reason") == "NotInjected"
+    return ready and sidecar_done
+
+
 @kopf.timer(*RESOURCE, interval=SETTINGS.tick_seconds, id="evaluate")
-def evaluate(
+async def evaluate(
     spec: Any,
     status: Any,
     meta: Any,
     namespace: str,
+    name: str,
+    uid: str,
     body: Any,
     patch: kopf.Patch,
+    logger: logging.Logger,
     **_: Any,
 ) -> None:
-    """Each tick: judge the spec and the target, write status, raise Events on transitions."""
-    target = (spec or {}).get("target") or {}
-    name = target.get("deployment")
-    deployment = kubernetes_port().get_deployment(namespace, name) if isinstance(name, str) and name else None
-    result = assess_target(
+    """Each tick: when something is pending or an evaluation is due, reconcile in a worker thread."""
+    req = Request(
         namespace=namespace,
-        spec=dict(spec or {}),
+        name=name,
+        uid=uid,
         generation=meta.get("generation"),
+        spec=dict(spec or {}),
         status=dict(status or {}),
-        deployment=deployment,
-        now=_now(),
-        retry_seconds=SETTINGS.tick_seconds,
+        now=datetime.datetime.now(tz=datetime.UTC),
     )
+    parsed, _problems = spec_problems(req.spec)
+    if parsed is not None and settled(spec, status) and not due(parsed, req):
+        return
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        outcome = await loop.run_in_executor(EXECUTOR, reconciler().reconcile, req)
+    except ApiException as exc:
+        metrics.FAILURES.labels("kubernetes").inc()
+        metrics.EVALUATIONS.labels("error").inc()
+        logger.warning("Kubernetes API error, retrying next tick: %s %s", exc.status, exc.reason)
+        return
+    except Exception:
+        metrics.FAILURES.labels("internal").inc()
+        metrics.EVALUATIONS.labels("error").inc()
+        logger.exception("Evaluation failed; retrying next tick")
+        return
+    if outcome.evaluated:
+        metrics.DURATION.observe(loop.time() - started)
+        phase = outcome.status_patch.get("phase")
+        metrics.EVALUATIONS.labels("unknown" if phase == "Unknown" else "ok").inc()
+        for stage in set(outcome.failures):
+            metrics.FAILURES.labels(stage).inc()
+        metrics.record(namespace, name, outcome.status_patch, outcome.drift)
     # Write only what changed: at a 10 s tick and a thousand monitors, unchanged patches add up.
     current = dict(status or {})
-    patch.status.update({k: v for k, v in result.status_patch.items() if current.get(k) != v})
-    for change in result.transitions:
+    patch.status.update({k: v for k, v in outcome.status_patch.items() if current.get(k) != v})
+    for change in outcome.transitions:
         kopf.event(
             body,
             type="Warning" if change.warning else "Normal",
             reason=change.reason,
-            message=change.message,
+            message=change.message[:1024],
         )
 
 
-def _now() -> str:
-    return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+@kopf.on.delete(*RESOURCE, id="cleanup")
+async def cleanup(spec: Any, namespace: str, name: str, logger: logging.Logger, **_: Any) -> None:
+    """Restore the Services, then take the sidecar out: exactly what was added, nothing else."""
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(EXECUTOR, reconciler().cleanup, namespace, name, dict(spec or {}))
+    metrics.forget(namespace, name)
+    logger.info("Sidecar and Service routes removed for %s/%s", namespace, name)

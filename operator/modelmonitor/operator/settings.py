@@ -31,6 +31,8 @@ class OperatorSettings:
     sidecar_image: str = "ghcr.io/modelmonitor/modelmonitor:0.1.0"
     workers: int = 20
     """Threads for blocking handler work (Kubernetes and Prometheus calls)."""
+    metrics_address: str = "0.0.0.0:8000"
+    """Where the operator serves its own /metrics (empty: nowhere)."""
     standalone: bool = False
     peering: str = "modelmonitor"
 
@@ -44,6 +46,7 @@ class OperatorSettings:
             retry_seconds=parse_duration(_env("RETRY", "30s")),
             sidecar_image=_env("SIDECAR_IMAGE", cls.sidecar_image),
             workers=int(_env("WORKERS", "20")),
+            metrics_address=_env("METRICS", "0.0.0.0:8000"),
             standalone=_env("STANDALONE", "false").lower() in ("1", "true", "yes"),
             peering=_env("PEERING", "modelmonitor"),
         )

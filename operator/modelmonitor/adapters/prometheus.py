@@ -1,0 +1,68 @@
+"""The Prometheus port: ``query(promql) -> float | None`` and ``is_online()``, as in Flagger's providers.
+
+Built on prometheus-api-client. ``None`` means Prometheus answered with no sample (or NaN, as 0/0
+gives); an unreachable server, a timeout or a refused query raises PrometheusError with the reason,
+which the evaluation turns into an Unknown figure — never into a breach.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+
+class PrometheusError(Exception):
+    """Prometheus could not answer: the message says why (unreachable, timeout, bad query)."""
+
+
+class PrometheusPort:
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        # No retries inside one evaluation: the next evaluation is the retry, and a dead Prometheus
+        # must not hold a worker thread for several timeouts.
+        self._client = PrometheusConnect(
+            url=self.url, disable_ssl=False, retry=Retry(total=0), timeout=timeout
+        )
+
+    def is_online(self) -> bool:
+        try:
+            return bool(self._client.check_prometheus_connection())
+        except (requests.RequestException, PrometheusApiClientException):
+            return False
+
+    def query(self, promql: str) -> float | None:
+        """One instant query whose result is a single value (the first series when there are several)."""
+        try:
+            result = self._client.custom_query(promql, timeout=self.timeout)
+        except requests.Timeout as exc:
+            raise PrometheusError(f"query timed out after {self.timeout:g}s at {self.url}") from exc
+        except requests.RequestException as exc:
+            raise PrometheusError(f"cannot reach Prometheus at {self.url}: {type(exc).__name__}") from exc
+        except PrometheusApiClientException as exc:
+            raise PrometheusError(f"Prometheus refused the query: {str(exc)[:300]}") from exc
+        if not result:
+            return None
+        sample = result[0].get("value") if isinstance(result, list) else None
+        if not sample:
+            return None
+        value = float(sample[1])
+        return None if math.isnan(value) or math.isinf(value) else value
+
+
+_ports: dict[tuple[str, float], PrometheusPort] = {}
+_lock = threading.Lock()
+
+
+def prometheus_port(url: str, timeout: float) -> PrometheusPort:
+    """One port (and one HTTP session) per Prometheus URL and timeout, shared by the worker threads."""
+    key = (url, timeout)
+    with _lock:
+        if key not in _ports:
+            _ports[key] = PrometheusPort(url, timeout)
+        return _ports[key]

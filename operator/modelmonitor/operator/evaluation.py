@@ -1,0 +1,422 @@
+"""One reconcile of one monitor: inject, gather, evaluate, and the status patch that says so.
+
+Runs in a worker thread (it does blocking I/O through the adapters); the verdicts come from pure
+code in policy/ and drift/. Nothing here acts on the workload beyond the sidecar and the Service
+route: rollbacks and other actions belong to the actions layer.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelmonitor.adapters import sidecars
+from modelmonitor.adapters.kubernetes import KubernetesPort
+from modelmonitor.adapters.prometheus import PrometheusError, prometheus_port
+from modelmonitor.api.durations import parse_duration
+from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.api.status import ConditionStatus, ConditionType, Phase, set_condition
+from modelmonitor.drift import detect
+from modelmonitor.operator import reference as references
+from modelmonitor.operator.settings import OperatorSettings
+from modelmonitor.policy.queries import Selector, parse_quantity, resource_queries, slo_queries
+from modelmonitor.policy.target import Transition, assess_target
+from modelmonitor.policy.verdict import Observations, Verdict, judge_checks, judge_drift, judge_slos, phase_of
+from modelmonitor.workload import gitops
+from modelmonitor.workload.injection import (
+    SIDECAR_NAME,
+    InjectionError,
+    model_container,
+    plan_injection,
+    plan_removal,
+    rollout_complete,
+    template_hash,
+)
+from modelmonitor.workload.routing import plan_route, plan_unroute, selects
+
+log = logging.getLogger(__name__)
+
+MIN_LOOKBACK = 60.0  # seconds: rate() needs a few scrapes, even right after a new revision
+TOP_FEATURES = 10
+
+
+@dataclass
+class Request:
+    namespace: str
+    name: str
+    uid: str
+    generation: int | None
+    spec: dict[str, Any]
+    status: dict[str, Any]
+    now: datetime.datetime
+    deleting: bool = False
+
+
+@dataclass
+class Outcome:
+    status_patch: dict[str, Any]
+    transitions: list[Transition] = field(default_factory=list)
+    evaluated: bool = False
+    drift: dict[str, Any] | None = None
+    failures: list[str] = field(default_factory=list)  # stages that failed: prometheus, sidecar, ...
+
+
+def iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str | None) -> datetime.datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def due(spec: ModelMonitorSpec, req: Request) -> bool:
+    """An evaluation is due after ``spec.interval``, or at once when the spec changed."""
+    last = parse_iso(req.status.get("lastEvaluation"))
+    if last is None or req.status.get("observedGeneration") != req.generation:
+        return True
+    return (req.now - last).total_seconds() >= parse_duration(spec.interval)
+
+
+class Reconciler:
+    def __init__(self, kube: KubernetesPort, settings: OperatorSettings) -> None:
+        self.kube = kube
+        self.settings = settings
+
+    # ------------------------------------------------------------------------------------------ entry
+
+    def reconcile(self, req: Request) -> Outcome:
+        target = (req.spec.get("target") or {}).get("deployment")
+        deployment = (
+            self.kube.get_deployment(req.namespace, target) if isinstance(target, str) and target else None
+        )
+        now = iso(req.now)
+        base = assess_target(
+            namespace=req.namespace,
+            spec=req.spec,
+            generation=req.generation,
+            status=req.status,
+            deployment=deployment,
+            now=now,
+            retry_seconds=self.settings.tick_seconds,
+        )
+        patch = dict(base.status_patch)
+        conditions = patch["conditions"]
+        if base.spec is None or deployment is None:
+            return Outcome(patch, base.transitions)
+        spec = base.spec
+
+        verdicts: list[Verdict] = []
+        managed = gitops.managed_by(deployment)
+        verdicts.append(
+            Verdict(ConditionType.GITOPS_MANAGED, "True", "ManagedByGitOps", f"managed by {managed}: "
+                    f"the injected sidecar shows as drift or is reverted; {gitops.HOW_TO_IGNORE[managed]}")
+            if managed else
+            Verdict(ConditionType.GITOPS_MANAGED, "False", "NotManaged", "no Argo CD or Flux markers found")
+        )  # fmt: skip
+        injected = self._inject(spec, req, deployment)
+        verdicts.append(injected)
+
+        outcome = Outcome(patch)
+        target_status = dict(patch.get("target") or {})
+        template = template_hash(deployment)
+        previous = (req.status.get("target") or {}) if isinstance(req.status.get("target"), dict) else {}
+        since = previous.get("since") if previous.get("podTemplateHash") == template else now
+        target_status.update({"podTemplateHash": template, "since": since})
+        patch["target"] = target_status
+
+        if due(spec, req) or previous.get("podTemplateHash") != template:
+            verdicts.extend(self._evaluate(spec, req, deployment, injected, since or now, outcome))
+            patch["lastEvaluation"] = now
+            outcome.evaluated = True
+
+        for v in verdicts:
+            conditions = [
+                c.model_dump(mode="json", exclude_none=True)
+                for c in set_condition(
+                    conditions, type=v.type, status=ConditionStatus(v.status), reason=v.reason,
+                    message=v.message[:32000], now=now, generation=req.generation,
+                )
+            ]  # fmt: skip
+        patch["conditions"] = conditions
+        if outcome.evaluated:
+            judged = [
+                v
+                for v in verdicts
+                if v.type not in (ConditionType.GITOPS_MANAGED, ConditionType.SIDECAR_INJECTED)
+            ]
+            if injected.status != "True" and injected.reason not in ("RolloutInProgress", "NotInjected"):
+                patch["phase"] = str(Phase.ERROR)
+            else:
+                patch["phase"] = str(phase_of(judged))
+        old = {(c["type"]): (c["status"], c["reason"]) for c in req.status.get("conditions") or []}
+        outcome.transitions = [
+            Transition(type=c["type"], status=c["status"], reason=c["reason"], message=c.get("message", ""))
+            for c in conditions
+            if old.get(c["type"]) != (c["status"], c["reason"])
+        ]
+        outcome.status_patch = patch
+        return outcome
+
+    def cleanup(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        """On delete: restore the Services first, then take the sidecar out of the Deployment."""
+        target = (spec.get("target") or {}).get("deployment")
+        if not isinstance(target, str) or not target:
+            return
+        deployment = self.kube.get_deployment(namespace, target)
+        if deployment is None:
+            return
+        self._unroute(namespace, name)
+        ops = plan_removal(deployment, monitor=name)
+        if ops:
+            self.kube.json_patch_deployment(namespace, target, ops)
+
+    # -------------------------------------------------------------------------------------- injection
+
+    def _inject(self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any]) -> Verdict:
+        kind = ConditionType.SIDECAR_INJECTED
+        name = spec.target.deployment
+        if not spec.sidecar.inject:
+            self._unroute(req.namespace, req.name)
+            ops = plan_removal(deployment, monitor=req.name)
+            if ops:
+                self.kube.json_patch_deployment(req.namespace, name, ops)
+                return Verdict(kind, "False", "NotInjected", "sidecar removed (spec.sidecar.inject is false)")
+            return Verdict(kind, "False", "NotInjected", "spec.sidecar.inject is false")
+        try:
+            ops = plan_injection(deployment, spec, monitor=req.name, image=self.settings.sidecar_image)
+        except InjectionError as exc:
+            return Verdict(kind, "False", exc.reason, exc.message)
+        if ops:
+            self.kube.json_patch_deployment(req.namespace, name, ops)
+            return Verdict(
+                kind,
+                "False",
+                "RolloutInProgress",
+                "sidecar added to the pod template; waiting for the rollout",
+            )
+        if not rollout_complete(deployment):
+            return Verdict(kind, "False", "RolloutInProgress", "waiting for every replica to run the sidecar")
+        routed = self._route(spec, req, deployment)
+        where = (
+            f"; Services routed through it: {', '.join(routed)}"
+            if routed
+            else "; no Service routed (none selects the pods' model port)"
+        )
+        return Verdict(kind, "True", "Injected", f"sidecar runs in every replica{where}")
+
+    def _route(self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any]) -> list[str]:
+        if not spec.sidecar.routeService:
+            return []
+        labels = ((deployment["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+        model = model_container(deployment, spec)
+        names = {
+            p["name"]
+            for p in model.get("ports") or []
+            if p.get("containerPort") == spec.target.port and p.get("name")
+        }
+        routed = []
+        for service in self.kube.list_services(req.namespace):
+            if not selects(service, labels):
+                continue
+            ops = plan_route(
+                service, model_port=spec.target.port, model_port_names=names,
+                proxy_port=spec.sidecar.listenPort, monitor=req.name,
+            )  # fmt: skip
+            if ops:
+                self.kube.json_patch_service(req.namespace, service["metadata"]["name"], ops)
+            annotations = service["metadata"].get("annotations") or {}
+            if ops or "modelmonitor.io/routed" in annotations:
+                routed.append(service["metadata"]["name"])
+        return routed
+
+    def _unroute(self, namespace: str, monitor: str) -> None:
+        for service in self.kube.list_services(namespace):
+            ops = plan_unroute(service, monitor=monitor)
+            if ops:
+                self.kube.json_patch_service(namespace, service["metadata"]["name"], ops)
+
+    # ------------------------------------------------------------------------------------- evaluation
+
+    def _evaluate(
+        self,
+        spec: ModelMonitorSpec,
+        req: Request,
+        deployment: dict[str, Any],
+        injected: Verdict,
+        since: str,
+        out: Outcome,
+    ) -> list[Verdict]:
+        started = parse_iso(since) or req.now
+        lookback = min(
+            parse_duration(spec.window.maxAge), max((req.now - started).total_seconds(), MIN_LOOKBACK)
+        )
+        obs = Observations(lookback_seconds=round(lookback))
+        self._gather_prometheus(spec, req, deployment, obs, out)
+        self._gather_drift(spec, req, deployment, injected, started, obs, out)
+
+        verdicts = [judge_slos(spec, obs)]
+        previous = {c.get("name"): int(c.get("failures") or 0) for c in req.status.get("checks") or []}
+        check_verdict, check_states = judge_checks(spec, obs, previous)
+        if check_verdict is not None:
+            verdicts.append(check_verdict)
+        verdicts.append(judge_drift(spec, obs))
+        out.status_patch["slo"] = {k: (round(v, 6) if v is not None else None) for k, v in obs.slo.items()}
+        out.status_patch["checks"] = check_states
+        out.status_patch["drift"] = _drift_status(obs, spec)
+        return verdicts
+
+    def _gather_prometheus(
+        self,
+        spec: ModelMonitorSpec,
+        req: Request,
+        deployment: dict[str, Any],
+        obs: Observations,
+        out: Outcome,
+    ) -> None:
+        url = spec.prometheus.url or self.settings.prometheus_url
+        if not url:
+            obs.slo_error = "no Prometheus URL: set spec.prometheus.url or the operator's --prometheus-url"
+            obs.check_errors = {c.name: obs.slo_error for c in spec.checks}
+            return
+        prom = prometheus_port(url, parse_duration(spec.prometheus.timeout))
+        model = model_container(deployment, spec)
+        sel = Selector(req.namespace, spec.target.deployment, str(model.get("name")))
+        try:
+            for name, promql in slo_queries(sel, obs.lookback_seconds).items():
+                obs.slo[name] = prom.query(promql)
+            limits = (model.get("resources") or {}).get("limits") or {}
+            figures = {k: prom.query(q) for k, q in resource_queries(sel, obs.lookback_seconds).items()}
+            cpu, mem = figures["cpuCores"], figures["memoryBytes"]
+            obs.slo["cpuUtilization"] = (
+                cpu / parse_quantity(limits["cpu"]) if cpu is not None and "cpu" in limits else None
+            )
+            obs.slo["memoryUtilization"] = (
+                mem / parse_quantity(limits["memory"]) if mem is not None and "memory" in limits else None
+            )
+            obs.slo["gpuUtilization"] = figures["gpuUtilization"]
+        except PrometheusError as exc:
+            obs.slo_error = str(exc)
+            obs.slo = {}
+            out.failures.append("prometheus")
+        for check in spec.checks:
+            if obs.slo_error:
+                obs.check_errors[check.name] = obs.slo_error
+                continue
+            try:
+                obs.checks[check.name] = prom.query(check.query)
+            except PrometheusError as exc:
+                obs.check_errors[check.name] = str(exc)
+                out.failures.append("prometheus")
+
+    def _gather_drift(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], injected: Verdict,
+        started: datetime.datetime, obs: Observations, out: Outcome,
+    ) -> None:  # fmt: skip
+        if injected.status != "True":
+            obs.drift_reason = (
+                "RolloutInProgress" if injected.reason == "RolloutInProgress" else "SidecarNotInjected",
+                f"no captured traffic: {injected.message}",
+            )
+            return
+        selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        endpoints = {}
+        for pod in self.kube.list_pods(req.namespace, selector):
+            ip = (pod.get("status") or {}).get("podIP")
+            running = any(
+                c.get("name") == SIDECAR_NAME for c in (pod.get("spec") or {}).get("containers") or []
+            )
+            if ip and running and _ready(pod):
+                endpoints[pod["metadata"]["name"]] = f"http://{ip}:{spec.sidecar.adminPort}"
+        if not endpoints:
+            obs.drift_reason = ("AwaitingTraffic", "no ready pod with the sidecar yet")
+            return
+        window = sidecars.read_window(
+            endpoints, timeout=parse_duration(spec.prometheus.timeout), max_rows=spec.window.maxRows,
+            since_ts=started.timestamp(),
+        )  # fmt: skip
+        if not window.pods_read:
+            out.failures.append("sidecar")
+            obs.drift_reason = ("SidecarUnreachable", "; ".join(window.pods_failed.values())[:2000])
+            return
+        current = sidecars.features(window)
+        ref = references.load_reference(
+            self.kube,
+            spec,
+            namespace=req.namespace,
+            monitor=req.name,
+            timeout=parse_duration(spec.prometheus.timeout),
+        )
+        if ref.profile is None and ref.reason and ref.reason[0] == "CapturingReference":
+            wanted = spec.drift.reference.capture.rows if spec.drift.reference.capture else 5000
+            if len(current) < wanted:
+                obs.drift_reason = (
+                    "CapturingReference",
+                    f"{len(current)}/{wanted} rows captured for the reference",
+                )
+                return
+            ref = references.capture_reference(
+                self.kube, current, namespace=req.namespace, monitor=req.name, uid=req.uid, rows=wanted
+            )
+        if ref.profile is None:
+            out.failures.append("reference")
+            obs.drift_reason = ref.reason or ("ReferenceUnavailable", "no reference")
+            return
+        if len(current) < spec.drift.minRows:
+            obs.drift_reason = (
+                "InsufficientData",
+                f"{len(current)} rows since {iso(started)}, fewer than spec.drift.minRows={spec.drift.minRows}",
+            )
+            return
+        report = detect(
+            ref.profile, current, method=str(spec.drift.method), threshold=spec.drift.threshold,
+            drift_share=spec.drift.driftShare,
+            correction=None if spec.drift.correction == "none" else str(spec.drift.correction),
+            features=spec.drift.features, min_effect=spec.drift.minEffect,
+        )  # fmt: skip
+        obs.drift = report.to_dict()
+        out.drift = obs.drift
+        if window.pods_failed:
+            out.failures.append("sidecar")
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _drift_status(obs: Observations, spec: ModelMonitorSpec) -> dict[str, Any]:
+    if obs.drift is None:
+        return {
+            "datasetDrift": None,
+            "share": None,
+            "method": str(spec.drift.method),
+            "rows": None,
+            "features": [],
+        }
+    report = obs.drift
+    features = [
+        {
+            "name": f["name"],
+            "method": f.get("method"),
+            "score": f.get("statistic"),
+            "pValue": f.get("p_value"),
+            "drifted": bool(f.get("drifted")),
+            "reason": f.get("reason"),
+        }
+        for f in report["features"][:TOP_FEATURES]
+    ]
+    return {
+        "datasetDrift": bool(report["dataset_drift"]),
+        "share": round(float(report["drift_share"]), 4),
+        "method": str(spec.drift.method),
+        "rows": int(report["rows"]["current"]),
+        "referenceRows": int(report["rows"]["reference"]),
+        "features": [{k: v for k, v in f.items() if v is not None} for f in features],
+    }

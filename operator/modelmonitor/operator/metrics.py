@@ -1,0 +1,132 @@
+"""The operator's own /metrics: evaluations, durations, failures, and per-monitor figures.
+
+Per-monitor gauges (phase, drift share, feature drift scores, p95, error rate, conditions) are for
+Grafana and Alertmanager; their series are removed when a monitor is deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from modelmonitor.api.status import Phase
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+PREFIX = "modelmonitor"
+
+EVALUATIONS = Counter(
+    f"{PREFIX}_evaluations", "Evaluations run, by result (ok, unknown, error).", ["result"], registry=REGISTRY
+)
+DURATION = Histogram(
+    f"{PREFIX}_evaluation_duration_seconds",
+    "Time one evaluation took (Kubernetes, Prometheus, sidecars, drift).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+FAILURES = Counter(
+    f"{PREFIX}_evaluation_failures",
+    "Evaluation stages that failed, by stage (prometheus, sidecar, reference, kubernetes, internal).",
+    ["stage"],
+    registry=REGISTRY,
+)
+MONITORS = Gauge(
+    f"{PREFIX}_monitors", "ModelMonitors evaluated since the operator started.", registry=REGISTRY
+)
+_KEYS = ["namespace", "monitor"]
+PHASE = Gauge(
+    f"{PREFIX}_monitor_phase",
+    "1 for the monitor's current phase, 0 for the others.",
+    [*_KEYS, "phase"],
+    registry=REGISTRY,
+)
+CONDITION = Gauge(
+    f"{PREFIX}_monitor_condition",
+    "1 for the monitor's condition status (True, False, Unknown), 0 for the others.",
+    [*_KEYS, "type", "status"],
+    registry=REGISTRY,
+)
+DRIFT_SHARE = Gauge(
+    f"{PREFIX}_monitor_drift_share", "Share of features that drift (0-1).", _KEYS, registry=REGISTRY
+)
+FEATURE_DRIFT = Gauge(
+    f"{PREFIX}_monitor_feature_drift_score",
+    "Drift statistic of a feature (in the unit of its method).",
+    [*_KEYS, "feature", "method"],
+    registry=REGISTRY,
+)
+LATENCY_P95 = Gauge(
+    f"{PREFIX}_monitor_latency_p95_seconds", "p95 latency through the sidecar.", _KEYS, registry=REGISTRY
+)
+ERROR_RATE = Gauge(f"{PREFIX}_monitor_error_rate", "Share of 5xx responses (0-1).", _KEYS, registry=REGISTRY)
+
+_lock = threading.Lock()
+_features: dict[tuple[str, str], set[tuple[str, str]]] = {}
+_conditions: dict[tuple[str, str], set[tuple[str, str]]] = {}
+_known: set[tuple[str, str]] = set()
+
+
+def serve(address: str) -> None:
+    """Serve /metrics on ``host:port`` (an empty address serves nothing)."""
+    if not address:
+        return
+    host, _, port = address.rpartition(":")
+    start_http_server(int(port), addr=host or "0.0.0.0", registry=REGISTRY)
+
+
+def record(namespace: str, monitor: str, status: dict[str, Any], drift: dict[str, Any] | None) -> None:
+    """Set the per-monitor series from the status just written."""
+    key = (namespace, monitor)
+    with _lock:
+        _known.add(key)
+        MONITORS.set(len(_known))
+    phase = status.get("phase")
+    for p in Phase:
+        PHASE.labels(namespace, monitor, p.value).set(1 if p.value == phase else 0)
+    slo = status.get("slo") or {}
+    if slo.get("latencyP95Ms") is not None:
+        LATENCY_P95.labels(namespace, monitor).set(float(slo["latencyP95Ms"]) / 1000)
+    if slo.get("errorRate") is not None:
+        ERROR_RATE.labels(namespace, monitor).set(float(slo["errorRate"]))
+    with _lock:
+        seen = _conditions.setdefault(key, set())
+        for cond in status.get("conditions") or []:
+            for value in ("True", "False", "Unknown"):
+                CONDITION.labels(namespace, monitor, cond["type"], value).set(
+                    1 if cond["status"] == value else 0
+                )
+                seen.add((cond["type"], value))
+        if drift is not None:
+            DRIFT_SHARE.labels(namespace, monitor).set(float(drift["drift_share"]))
+            now = set()
+            for f in drift["features"]:
+                if f.get("statistic") is not None:
+                    labels = (str(f["name"]), str(f.get("method")))
+                    FEATURE_DRIFT.labels(namespace, monitor, *labels).set(float(f["statistic"]))
+                    now.add(labels)
+            for stale in _features.get(key, set()) - now:
+                FEATURE_DRIFT.remove(namespace, monitor, *stale)
+            _features[key] = now
+
+
+def forget(namespace: str, monitor: str) -> None:
+    """Drop every series of a deleted monitor."""
+    key = (namespace, monitor)
+    with _lock:
+        _known.discard(key)
+        MONITORS.set(len(_known))
+        for p in Phase:
+            _remove(PHASE, namespace, monitor, p.value)
+        for gauge in (DRIFT_SHARE, LATENCY_P95, ERROR_RATE):
+            _remove(gauge, namespace, monitor)
+        for labels in _features.pop(key, set()):
+            _remove(FEATURE_DRIFT, namespace, monitor, *labels)
+        for labels in _conditions.pop(key, set()):
+            _remove(CONDITION, namespace, monitor, *labels)
+
+
+def _remove(gauge: Gauge, *labels: str) -> None:
+    with contextlib.suppress(KeyError):
+        gauge.remove(*labels)

@@ -1,0 +1,135 @@
+"""Where a monitor's reference profile comes from: a ConfigMap, a URL, or captured traffic.
+
+Captured references are stored in a ConfigMap the operator creates and owns (``<monitor>-reference``,
+owner reference to the monitor, so it goes with it), which makes them survive operator restarts.
+Parsed profiles are cached by the ConfigMap's resourceVersion (or the URL), so a profile is parsed
+once, not every evaluation.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from modelmonitor.adapters.kubernetes import KubernetesPort
+from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.drift import Profile, build_profile
+
+PROFILE_KEY = "profile.json"
+MAX_CONFIGMAP_BYTES = 1_000_000
+
+
+@dataclass
+class Reference:
+    profile: Profile | None
+    reason: tuple[str, str] | None = None  # (Reason, message) when there is none yet
+
+
+class ProfileCache:
+    def __init__(self, size: int = 256) -> None:
+        self._items: OrderedDict[tuple[str, ...], Profile] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, key: tuple[str, ...], text: Any) -> Profile:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        profile = Profile.from_json(text() if callable(text) else text)
+        with self._lock:
+            self._items[key] = profile
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return profile
+
+
+CACHE = ProfileCache()
+
+
+def captured_name(monitor: str) -> str:
+    return f"{monitor}-reference"[:253]
+
+
+def load_reference(
+    kube: KubernetesPort, spec: ModelMonitorSpec, *, namespace: str, monitor: str, timeout: float
+) -> Reference:
+    """The configured reference, or why there is none (ReferenceUnavailable, CapturingReference)."""
+    source = spec.drift.reference
+    if source.configMapRef is not None:
+        ref = source.configMapRef
+        cm = kube.get_configmap(namespace, ref.name)
+        text = ((cm or {}).get("data") or {}).get(ref.key)
+        if not text:
+            what = "not found" if cm is None else f"has no key {ref.key!r}"
+            return Reference(None, ("ReferenceUnavailable", f"ConfigMap {namespace}/{ref.name} {what}"))
+        version = str((cm or {}).get("metadata", {}).get("resourceVersion", ""))
+        return _parsed(
+            ("cm", namespace, ref.name, ref.key, version), text, f"ConfigMap {namespace}/{ref.name}"
+        )
+    if source.url is not None:
+        url = source.url
+
+        def fetch() -> str:
+            response = requests.get(url, timeout=timeout)
+            response.raise_for_status()
+            return response.text
+
+        try:
+            return Reference(CACHE.get(("url", url), fetch))
+        except (requests.RequestException, ValueError, KeyError) as exc:
+            return Reference(None, ("ReferenceUnavailable", f"{url}: {type(exc).__name__}: {str(exc)[:200]}"))
+    cm = kube.get_configmap(namespace, captured_name(monitor))
+    text = ((cm or {}).get("data") or {}).get(PROFILE_KEY)
+    if text:
+        version = str((cm or {}).get("metadata", {}).get("resourceVersion", ""))
+        return _parsed(("cm", namespace, captured_name(monitor), version), text, "the captured reference")
+    return Reference(None, ("CapturingReference", "no reference captured yet"))
+
+
+def _parsed(key: tuple[str, ...], text: str, where: str) -> Reference:
+    try:
+        return Reference(CACHE.get(key, text))
+    except (ValueError, KeyError, TypeError) as exc:
+        return Reference(None, ("ReferenceUnavailable", f"{where} is not a profile: {str(exc)[:200]}"))
+
+
+def capture_reference(
+    kube: KubernetesPort, frame: Any, *, namespace: str, monitor: str, uid: str, rows: int
+) -> Reference:
+    """Build the reference from the first ``rows`` captured rows and store it in an owned ConfigMap."""
+    profile = build_profile(frame.head(rows))
+    text = profile.to_json()
+    if len(text.encode()) > MAX_CONFIGMAP_BYTES:
+        return Reference(None, ("ReferenceUnavailable", f"captured profile is {len(text)} bytes, over 1 MB"))
+    kube.create_configmap(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": captured_name(monitor),
+                "namespace": namespace,
+                "labels": {
+                    "app.kubernetes.io/managed-by": "modelmonitor",
+                    "modelmonitor.io/monitor": monitor,
+                },
+                "ownerReferences": [
+                    {
+                        "apiVersion": "modelmonitor.io/v1alpha1",
+                        "kind": "ModelMonitor",
+                        "name": monitor,
+                        "uid": uid,
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "data": {PROFILE_KEY: text},
+        },
+    )
+    return Reference(profile)

@@ -1,0 +1,93 @@
+"""PromQL for a monitor's figures: latency quantiles, error rate, throughput, CPU, memory, GPU.
+
+Sidecar series carry ``model`` (the Deployment's name) and the scrape's ``namespace`` label; cAdvisor
+and DCGM series are matched by namespace, pod name prefix and container. Pure strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SIDECAR = "modelmonitor_sidecar"
+
+
+def _esc(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+@dataclass(frozen=True)
+class Selector:
+    namespace: str
+    deployment: str
+    container: str
+
+    @property
+    def sidecar(self) -> str:
+        return f'namespace="{_esc(self.namespace)}",model="{_esc(self.deployment)}"'
+
+    @property
+    def pods(self) -> str:
+        # Pods of a Deployment are named <deployment>-<template hash>-<suffix>.
+        return f'namespace="{_esc(self.namespace)}",pod=~"{_esc(self.deployment)}-[a-z0-9]+-[a-z0-9]+"'
+
+    @property
+    def container_sel(self) -> str:
+        return f'{self.pods},container="{_esc(self.container)}"'
+
+
+def _seconds(lookback: float) -> str:
+    return f"{max(int(lookback), 1)}s"
+
+
+def slo_queries(sel: Selector, lookback: float) -> dict[str, str]:
+    """PromQL per figure; ``lookback`` in seconds. Latencies come out in seconds, shares 0-1."""
+    w = _seconds(lookback)
+    buckets = f"sum by (le) (rate({SIDECAR}_request_duration_seconds_bucket{{{sel.sidecar}}}[{w}]))"
+    requests = f"sum(rate({SIDECAR}_requests_total{{{sel.sidecar}}}[{w}]))"
+    return {
+        "requests": f"sum(increase({SIDECAR}_requests_total{{{sel.sidecar}}}[{w}]))",
+        "throughputRps": requests,
+        "latencyP50Ms": f"1000 * histogram_quantile(0.5, {buckets})",
+        "latencyP95Ms": f"1000 * histogram_quantile(0.95, {buckets})",
+        "latencyP99Ms": f"1000 * histogram_quantile(0.99, {buckets})",
+        "errorRate": f"(sum(rate({SIDECAR}_errors_total{{{sel.sidecar}}}[{w}])) or vector(0)) / {requests}",
+    }
+
+
+def resource_queries(sel: Selector, lookback: float) -> dict[str, str]:
+    """Worst pod's CPU (cores) and memory (bytes) of the model container, and mean GPU use (0-1)."""
+    w = _seconds(lookback)
+    return {
+        "cpuCores": f"max(rate(container_cpu_usage_seconds_total{{{sel.container_sel}}}[{w}]))",
+        "memoryBytes": f"max(container_memory_working_set_bytes{{{sel.container_sel}}})",
+        "gpuUtilization": f"avg(DCGM_FI_DEV_GPU_UTIL{{{sel.pods}}}) / 100",
+    }
+
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": 1e-9,
+    "u": 1e-6,
+    "m": 1e-3,
+    "": 1.0,
+    "k": 1e3,
+    "K": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+}
+
+
+def parse_quantity(value: str | int | float) -> float:
+    """A Kubernetes quantity as a number: ``500m`` -> 0.5, ``256Mi`` -> 268435456, ``2`` -> 2."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    for suffix, factor in _BINARY.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    if text and text[-1] in _DECIMAL and not text[-1].isdigit():
+        return float(text[:-1]) * _DECIMAL[text[-1]]
+    return float(text)
