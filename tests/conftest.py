@@ -177,10 +177,28 @@ def prometheus_binary() -> str:
 
 
 class PrometheusProcess:
-    def __init__(self, proc: asyncio.subprocess.Process, url: str, config: Path) -> None:
-        self.proc = proc
+    """A real Prometheus on 127.0.0.1; ``stop()`` and ``restart()`` (same port, same config) for outages."""
+
+    def __init__(self, args: list[str], url: str, workdir: Path) -> None:
+        self.args = args
         self.url = url
-        self.config = config
+        self.workdir = workdir
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args, stdout=(self.workdir / "log").open("ab"), stderr=asyncio.subprocess.STDOUT
+        )
+        async with aiohttp.ClientSession() as session:
+
+            async def ready() -> bool:
+                try:
+                    async with session.get(f"{self.url}/-/ready") as resp:
+                        return resp.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await eventually(ready, timeout=30, what="Prometheus to be ready")
 
     async def query(self, session: aiohttp.ClientSession, promql: str) -> list[dict[str, Any]]:
         async with session.get(f"{self.url}/api/v1/query", params={"query": promql}) as resp:
@@ -189,7 +207,7 @@ class PrometheusProcess:
             return list(body["data"]["result"])
 
     async def stop(self) -> None:
-        if self.proc.returncode is None:
+        if self.proc is not None and self.proc.returncode is None:
             self.proc.terminate()
             try:
                 await asyncio.wait_for(self.proc.wait(), 10)
@@ -197,44 +215,44 @@ class PrometheusProcess:
                 self.proc.kill()
                 await self.proc.wait()
 
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
 
 @pytest.fixture
 async def prometheus(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[PrometheusProcess]]]:
-    """Factory: ``await prometheus(targets=["127.0.0.1:8481"])`` starts a real Prometheus scraping them."""
+    """Factory: ``await prometheus(targets=[...], labels={...})`` starts a real Prometheus scraping them."""
     binary = prometheus_binary()
     started: list[PrometheusProcess] = []
 
-    async def start(targets: list[str] | None = None, scrape_interval: str = "1s") -> PrometheusProcess:
+    async def start(
+        targets: list[str] | None = None, labels: dict[str, str] | None = None, scrape_interval: str = "1s"
+    ) -> PrometheusProcess:
         port = free_port()
         workdir = tmp_path / f"prometheus-{len(started)}"
         workdir.mkdir()
         config = workdir / "prometheus.yml"
-        scrape = [{"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}]
+        scrape: list[dict[str, Any]] = [
+            {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+        ]
         if targets:
-            scrape.append({"job_name": "modelmonitor", "static_configs": [{"targets": targets}]})
+            scrape.append(
+                {"job_name": "modelmonitor", "static_configs": [{"targets": targets, "labels": labels or {}}]}
+            )
         config.write_text(
             yaml.safe_dump(
                 {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
                  "scrape_configs": scrape}
             )
         )  # fmt: skip
-        proc = await asyncio.create_subprocess_exec(
+        args = [
             binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
-            f"--storage.tsdb.path={workdir / 'data'}", "--web.enable-lifecycle",
-            stdout=(workdir / "log").open("wb"), stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        handle = PrometheusProcess(proc, f"http://127.0.0.1:{port}", config)
+            f"--storage.tsdb.path={workdir / 'data'}",
+        ]  # fmt: skip
+        handle = PrometheusProcess(args, f"http://127.0.0.1:{port}", workdir)
         started.append(handle)
-        async with aiohttp.ClientSession() as session:
-
-            async def ready() -> bool:
-                try:
-                    async with session.get(f"{handle.url}/-/ready") as resp:
-                        return resp.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await eventually(ready, timeout=30, what="Prometheus to be ready")
+        await handle.start()
         return handle
 
     yield start

@@ -22,4 +22,4 @@ async def test_real_prometheus_scrapes_and_answers(prometheus: Any) -> None:
         result = await eventually(up, timeout=30, interval=0.5, what="Prometheus to scrape itself")
         assert result[0]["metric"]["instance"] == prom.url.removeprefix("http://")
     await prom.stop()
-    assert prom.proc.returncode is not None
+    assert prom.proc is not None and prom.proc.returncode is not None

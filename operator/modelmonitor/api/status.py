@@ -65,7 +65,9 @@ class TargetStatus(Model):
     podTemplateHash: str | None = Field(
         default=None, description="Hash of the pod template without the sidecar: changes with the model."
     )
-    since: str | None = Field(default=None, description="When this pod template was first seen (its window starts).")
+    since: str | None = Field(
+        default=None, description="When this pod template was first seen (its window starts)."
+    )
     modelVersion: str | None = Field(
         default=None, description="Model version read from spec.target.versionLabel."
     )

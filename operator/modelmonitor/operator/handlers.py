@@ -38,6 +38,20 @@ def reconciler() -> Reconciler:
     return _reconciler
 
 
+class QuietSuccess(logging.Filter):
+    """Drop Kopf's "Timer 'evaluate' succeeded." line: one per monitor per tick is noise, not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            isinstance(record.msg, str)
+            and record.msg.endswith("succeeded.")
+            and "'evaluate'" in record.getMessage()
+        )
+
+
+logging.getLogger("kopf.objects").addFilter(QuietSuccess())
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
     """Own finalizer and annotation names, bounded watches, thread pool size, peering."""

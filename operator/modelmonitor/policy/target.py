@@ -100,7 +100,11 @@ def assess_target(
             "modelVersion": model_version(deployment, parsed.target.versionLabel),
             "readyReplicas": ready_replicas,
         }
-        waiting = "first evaluation pending" if phase == Phase.PENDING else "evaluating"
+        waiting = (
+            f"evaluating every {parsed.interval}"
+            if status.get("lastEvaluation")
+            else "first evaluation pending"
+        )
         cond = dict(
             status=ConditionStatus.TRUE,
             reason="TargetFound",

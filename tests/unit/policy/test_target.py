@@ -83,6 +83,6 @@ def test_invalid_spec_is_an_error_naming_every_field() -> None:
 
 
 def test_phase_beyond_pending_is_kept_while_the_target_exists() -> None:
-    result = assess({"phase": "Drifting"}, DEPLOYMENT)
+    result = assess({"phase": "Drifting", "lastEvaluation": "T0"}, DEPLOYMENT)
     assert result.status_patch["phase"] == "Drifting"
-    assert "evaluating" in result.status_patch["conditions"][0]["message"]
+    assert result.status_patch["conditions"][0]["message"].endswith("; evaluating every 60s")
