@@ -1,0 +1,88 @@
+"""Payloads for the demo credit-scoring model: feature rows and per-protocol request bodies.
+
+``make_rows(n, seed, shift)`` draws ``n`` applicants (10 features, see :data:`FEATURES`) from a fixed
+distribution; ``shift`` (in standard deviations, 0 = reference) moves income down and debt ratio up,
+for drift demos. ``make_payload(protocol, rows)`` wraps rows as a request body of one protocol and
+``path_for`` gives the model's URL path per protocol.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+FEATURES: tuple[str, ...] = (
+    "income",  # yearly, EUR
+    "debt_ratio",  # share 0-1 of income spent on debt
+    "age",  # years
+    "credit_history_months",
+    "applicant_group",  # category "A" | "B" | "C" (a protected attribute for fairness demos)
+    "num_accounts",
+    "late_payments",  # in the last 24 months
+    "loan_amount",  # EUR
+    "employment_years",
+    "home_owner",  # 0 | 1
+)
+GROUPS = ("A", "B", "C")
+PROTOCOLS = ("kserve-v1", "kserve-v2", "mlflow", "json")
+
+
+def path_for(protocol: str, name: str = "credit") -> str:
+    """The demo model's URL path for a protocol."""
+    return {
+        "kserve-v1": f"/v1/models/{name}:predict",
+        "kserve-v2": f"/v2/models/{name}/infer",
+        "mlflow": "/invocations",
+        "json": "/predict",
+    }[protocol]
+
+
+def make_rows(n: int, seed: int = 0, shift: float = 0.0) -> list[dict[str, Any]]:
+    """``n`` applicant records; ``shift`` > 0 lowers income and raises debt ratio (drift)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        income = max(8000.0, rng.lognormvariate(10.7 - 0.35 * shift, 0.45))
+        debt = min(0.95, max(0.0, rng.gauss(0.32 + 0.08 * shift, 0.12)))
+        age = int(min(80, max(18, rng.gauss(41, 12))))
+        rows.append(
+            {
+                "income": round(income, 2),
+                "debt_ratio": round(debt, 4),
+                "age": age,
+                "credit_history_months": int(min((age - 18) * 12, max(0, rng.gauss(90, 50)))),
+                "applicant_group": rng.choices(GROUPS, weights=(0.5, 0.3, 0.2))[0],
+                "num_accounts": int(max(0, rng.gauss(4, 2))),
+                "late_payments": int(min(12, rng.expovariate(1.3))),
+                "loan_amount": round(max(500.0, rng.lognormvariate(9.3, 0.6)), 2),
+                "employment_years": round(max(0.0, rng.gauss(8, 6)), 1),
+                "home_owner": int(rng.random() < 0.45),
+            }
+        )
+    return rows
+
+
+def make_payload(
+    protocol: str, rows: list[dict[str, Any]], name: str = "credit"
+) -> dict[str, Any] | list[Any]:
+    """A request body for ``protocol`` carrying ``rows`` (all rows share the first row's keys)."""
+    columns = list(rows[0]) if rows else list(FEATURES)
+    if protocol == "kserve-v1":
+        return {"instances": rows}
+    if protocol == "kserve-v2":
+        inputs = []
+        for col in columns:
+            data = [r[col] for r in rows]
+            if all(isinstance(v, str) for v in data):
+                dtype = "BYTES"
+            elif all(isinstance(v, int) and not isinstance(v, bool) for v in data):
+                dtype = "INT64"
+            else:
+                dtype = "FP64"
+            inputs.append({"name": col, "shape": [len(rows)], "datatype": dtype, "data": data})
+        return {"id": "demo", "inputs": inputs}
+    if protocol == "mlflow":
+        return {"dataframe_split": {"columns": columns, "data": [[r[c] for c in columns] for r in rows]}}
+    if protocol == "json":
+        return rows[0] if len(rows) == 1 else rows
+    raise ValueError(f"unknown protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")

@@ -1,0 +1,90 @@
+"""The admin server (aiohttp): window, feedback, metrics and health, on a port of its own.
+
+- ``GET /v1/window?since=N&limit=M`` -> rows and label events after cursor N (see ``window.py``).
+- ``POST /v1/feedback`` with ``{"id": ..., "label": ...}`` or a list of them -> join counts.
+- ``GET /metrics`` -> Prometheus text format.
+- ``GET /healthz`` -> ``{"status": "ok", ...}``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from modelmonitor.sidecar import jsonfast
+
+if TYPE_CHECKING:
+    from modelmonitor.sidecar.config import SidecarConfig
+    from modelmonitor.sidecar.metrics import SidecarMetrics
+    from modelmonitor.sidecar.proxy import ProxyServer
+    from modelmonitor.sidecar.window import Window
+
+MAX_FEEDBACK_BYTES = 8 * 1024 * 1024
+MAX_FEEDBACK_ITEMS = 100_000
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=jsonfast.dumps(body), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status)
+
+
+def build_app(
+    config: SidecarConfig, window: Window, metrics: SidecarMetrics, proxy: ProxyServer | None = None
+) -> web.Application:
+    """The admin application; ``proxy`` (optional) adds connection figures to ``/healthz``."""
+    app = web.Application(client_max_size=MAX_FEEDBACK_BYTES)
+    model = {"name": config.model_name, "version": config.model_version}
+
+    async def window_handler(request: web.Request) -> web.Response:
+        try:
+            since = int(request.query.get("since", "0"))
+            limit = int(request.query.get("limit", "10000"))
+        except ValueError:
+            return _error(400, "since and limit must be integers, e.g. /v1/window?since=0&limit=1000")
+        body = window.query(since, min(max(limit, 1), 100_000))
+        body["model"] = model
+        return _json(body)
+
+    async def feedback_handler(request: web.Request) -> web.Response:
+        try:
+            payload = jsonfast.loads(await request.read())
+        except ValueError:
+            return _error(
+                400, 'feedback must be JSON: {"id": "<request id>", "label": ...} or a list of them'
+            )
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"feedback body exceeds {MAX_FEEDBACK_BYTES} bytes: send smaller batches")
+        items = payload if isinstance(payload, list) else [payload]
+        if len(items) > MAX_FEEDBACK_ITEMS:
+            return _error(413, f"at most {MAX_FEEDBACK_ITEMS} labels per request")
+        counts = {"joined": 0, "pending": 0, "invalid": 0}
+        for item in items:
+            if not isinstance(item, dict) or "id" not in item or "label" not in item:
+                window.labels_invalid += 1
+                counts["invalid"] += 1
+                continue
+            counts[window.feedback(item["id"], item["label"])] += 1
+        status = 400 if counts["invalid"] == len(items) and items else 200
+        return _json({**counts, "received": len(items)}, status)
+
+    async def metrics_handler(request: web.Request) -> web.Response:
+        data = generate_latest(metrics.registry)
+        return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def health_handler(request: web.Request) -> web.Response:
+        body: dict[str, Any] = {"status": "ok", "model": model, "window_rows": len(window.rows)}
+        if proxy is not None:
+            body["connections"] = len(proxy.connections)
+            body["upstream_idle"] = proxy.pool.idle
+        return _json(body)
+
+    app.router.add_get("/v1/window", window_handler)
+    app.router.add_post("/v1/feedback", feedback_handler)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/healthz", health_handler)
+    return app

@@ -1,0 +1,123 @@
+"""Wiring of the sidecar process: proxy, capture, window, admin server, log writer, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import signal
+import sys
+import time
+
+from aiohttp import web
+
+from modelmonitor.sidecar import jsonfast
+from modelmonitor.sidecar.admin import build_app
+from modelmonitor.sidecar.audit import AuditLog
+from modelmonitor.sidecar.capture import Capture
+from modelmonitor.sidecar.config import SidecarConfig
+from modelmonitor.sidecar.logline import LogWriter, iso_time
+from modelmonitor.sidecar.metrics import SidecarMetrics
+from modelmonitor.sidecar.proxy import ClientConnection, ProxyServer
+from modelmonitor.sidecar.redact import Redactor
+from modelmonitor.sidecar.upstream import UpstreamPool
+from modelmonitor.sidecar.window import Window
+
+SWEEP_SECONDS = 5.0  # idle connections and window age
+DEADLINE_SWEEP = 0.1  # upstream timeouts are enforced to within this many seconds
+DRAIN_SECONDS = 10.0  # time in-flight requests get to finish at shutdown
+
+
+def _event(msg: str, **fields: object) -> None:
+    """A sidecar event (not a request) as a JSON line on stderr."""
+    now = time.time()
+    line = {"time": iso_time(now), "level": "info", "msg": msg, **fields}
+    sys.stderr.write(jsonfast.dumps(line).decode() + "\n")
+    sys.stderr.flush()
+
+
+async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> None:
+    """Run the sidecar until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    window = Window(config.window_rows, config.window_age, config.label_ttl)
+    metrics = SidecarMetrics(config.model_name, config.model_version, window)
+    audit = (
+        AuditLog(config.audit_dir, config.audit_segment_bytes, config.audit_segment_age, config.audit_keep)
+        if config.audit_dir
+        else None
+    )
+    writer = LogWriter(audit=audit, on_drop=lambda n: metrics.dropped("log_backpressure", n))
+    redactor = Redactor(config.redact, config.redact_mode, config.redact_salt, config.detect)
+    capture = Capture(config, metrics, window, redactor, writer)
+    pool = UpstreamPool(config.upstream[0], config.upstream[1], config.connect_timeout)
+    proxy = ProxyServer(config, pool, capture.on_finish)
+
+    runner = web.AppRunner(build_app(config, window, metrics, proxy), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.admin[0], config.admin[1], reuse_address=True)
+    await site.start()
+    server = await loop.create_server(
+        lambda: ClientConnection(proxy), config.listen[0], config.listen[1], reuse_address=True, backlog=2048
+    )
+    _event(
+        "sidecar started",
+        listen=f"{config.listen[0]}:{config.listen[1]}",
+        upstream=f"{config.upstream[0]}:{config.upstream[1]}",
+        admin=f"{config.admin[0]}:{config.admin[1]}",
+        model=config.model_name,
+        version=config.model_version,
+        protocol=config.protocol,
+        redact=list(config.redact),
+        audit_dir=config.audit_dir or None,
+        loop=type(loop).__module__,
+    )
+
+    async def sweeper() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(DEADLINE_SWEEP)
+            proxy.check_deadlines(time.perf_counter())
+            if time.monotonic() - last >= SWEEP_SECONDS:
+                last = time.monotonic()
+                proxy.sweep(last)
+                window.evict()
+
+    sweep_task = loop.create_task(sweeper())
+    if os.environ.get("MODELMONITOR_GC_TUNE", "1") == "1":
+        # Everything built so far lives for the whole process: keep it out of every collection, and
+        # collect the young generation less often (the request path allocates many short-lived objects).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 50)
+    try:
+        await stop.wait()
+    finally:
+        _event("sidecar stopping", in_flight=sum(len(c.queue) for c in proxy.connections))
+        server.close()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while any(c.queue for c in proxy.connections) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        proxy.close_all()
+        sweep_task.cancel()
+        await runner.cleanup()
+        pool.close()
+        capture.flush()
+        await loop.run_in_executor(None, writer.close)
+        _event("sidecar stopped", log_lines=writer.written)
+
+
+def run(config: SidecarConfig) -> int:
+    """Run the sidecar on uvloop when installed; returns the process exit code."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - the stock loop works, only slower
+        asyncio.run(serve(config))
+    else:
+        uvloop.run(serve(config))
+    return 0

@@ -1,0 +1,410 @@
+"""One request/response exchange through the proxy: framing, streaming, errors, timing.
+
+Bodies pass through untouched. The exchange rewrites only what HTTP/1.1 says is per-hop: the
+``Connection`` family of headers and the transfer framing (a chunked body is re-chunked as it
+streams; a ``Content-Length`` is kept). It adds ``X-Request-ID`` when the client sent none, to the
+request and to the response. Request and response bodies are kept for capture only when the request
+is sampled and the body is at most ``capture_max_bytes``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import TYPE_CHECKING
+
+from modelmonitor.sidecar.httpwire import HOP_BY_HOP, error_response
+
+if TYPE_CHECKING:
+    from modelmonitor.sidecar.proxy import ClientConnection
+    from modelmonitor.sidecar.upstream import UpstreamConnection
+
+PENDING_LIMIT = 256 * 1024  # request bytes buffered while the model connection opens
+REPLAY_LIMIT = 64 * 1024  # request bytes kept to retry once on a stale keep-alive connection
+
+
+def _without(out: list[bytes], names: set[bytes]) -> list[bytes]:
+    """``out`` (a start line, then name, ": ", value, CRLF groups) without the headers in ``names``."""
+    kept = out[:1] if out[0].startswith(b"HTTP/") else out[:4]
+    start = len(kept)
+    for i in range(start, len(out), 4):
+        if out[i].lower() not in names:
+            kept += out[i : i + 4]
+    return kept
+
+
+class Exchange:
+    """State of one proxied request; created by the client connection when its headers are parsed."""
+
+    __slots__ = (
+        "_pending",
+        "_pending_size",
+        "_replay",
+        "_replay_size",
+        "_retried",
+        "chunked_in",
+        "chunked_out",
+        "client",
+        "client_http11",
+        "close_after",
+        "deadline",
+        "done",
+        "eof_body",
+        "error",
+        "head_pending",
+        "keep_alive",
+        "method",
+        "req_body",
+        "req_bytes",
+        "request_complete_flag",
+        "request_head",
+        "request_id",
+        "resp_body",
+        "resp_bytes",
+        "response_started",
+        "sampled",
+        "status",
+        "t_model_end",
+        "t_model_start",
+        "t_start",
+        "ts",
+        "upstream",
+        "url",
+    )
+
+    def __init__(
+        self,
+        client: ClientConnection,
+        method: bytes,
+        url: bytes,
+        headers: list[tuple[bytes, bytes]],
+        client_http11: bool,
+        keep_alive: bool,
+    ) -> None:
+        server = client.server
+        self.client = client
+        self.method = method
+        self.url = url
+        self.client_http11 = client_http11
+        self.keep_alive = keep_alive and client_http11
+        self.ts = time.time()
+        self.t_start = time.perf_counter()
+        self.t_model_start = 0.0
+        self.t_model_end = 0.0
+        self.upstream: UpstreamConnection | None = None
+        self.status = 0
+        self.error = ""
+        self.response_started = False
+        self.request_complete_flag = False
+        self.done = False
+        self.chunked_out = False
+        self.eof_body = False
+        self.head_pending = b""
+        self.close_after = not self.keep_alive
+        self.req_bytes = 0
+        self.resp_bytes = 0
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._replay: list[bytes] | None = []
+        self._replay_size = 0
+        self._retried = False
+        self.deadline = 0.0  # perf_counter() time after which the model has timed out; 0 until started
+        self.sampled = server.capture_enabled and (
+            server.sample_rate >= 1.0 or random.random() < server.sample_rate
+        )
+        self.req_body: list[bytes] | None = [] if self.sampled else None
+        self.resp_body: list[bytes] | None = [] if self.sampled else None
+
+        out = [method, b" ", url, b" HTTP/1.1\r\n"]
+        chunked = False
+        rid = b""
+        nominated: set[bytes] = set()
+        for name, value in headers:  # one pass; a header named in Connection is removed afterwards
+            lname = name.lower()
+            if lname in HOP_BY_HOP:
+                if lname == b"connection":
+                    # Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1).
+                    nominated.update(t.strip().lower() for t in value.split(b","))
+                elif lname == b"transfer-encoding":
+                    chunked = b"chunked" in value.lower()
+                continue
+            if lname == b"x-request-id":
+                rid = value
+            out += (name, b": ", value, b"\r\n")
+        if nominated - {b"keep-alive", b"close"}:
+            out = _without(out, nominated)
+        if rid:
+            self.request_id = rid.decode("latin-1")[:200]
+        else:
+            self.request_id = server.next_request_id()
+            out += (b"x-request-id: ", self.request_id.encode(), b"\r\n")
+        if chunked:
+            out.append(b"transfer-encoding: chunked\r\n")
+        out.append(b"\r\n")
+        self.chunked_in = chunked
+        self.request_head = b"".join(out)
+
+    # request side -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Take a model connection (opening one if none is idle) and send what we have."""
+        # No timer per request: the server's sweep checks deadlines every DEADLINE_SWEEP seconds.
+        self.deadline = time.perf_counter() + self.client.server.config.upstream_timeout
+        conn = self.client.server.pool.take()
+        if conn is not None:
+            self._attach(conn)
+        else:
+            self.client.server.spawn(self._connect())
+
+    async def _connect(self) -> None:
+        try:
+            conn = await self.client.server.pool.connect()
+        except (OSError, TimeoutError) as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+            self.fail(502, "upstream_unavailable", f"cannot connect to the model: {reason}")
+            return
+        if self.done:
+            self.client.server.pool.release(conn)
+            return
+        self._attach(conn)
+
+    def _attach(self, conn: UpstreamConnection) -> None:
+        self.upstream = conn
+        conn.owner = self
+        self.t_model_start = time.perf_counter()
+        if self._pending:
+            conn.write(self.request_head + b"".join(self._pending))
+            self._pending = []
+            self._pending_size = 0
+            self.client.resume(4)  # proxy.PAUSE_PENDING
+        else:
+            conn.write(self.request_head)
+
+    def request_body(self, data: bytes) -> None:
+        n = len(data)
+        self.req_bytes += n
+        body = self.req_body
+        if body is not None:
+            if self.req_bytes <= self.client.server.capture_max:
+                body.append(data)
+            else:
+                self.req_body = None
+        frame = b"%x\r\n%b\r\n" % (n, data) if self.chunked_in else data
+        replay = self._replay
+        if replay is not None:
+            self._replay_size += len(frame)
+            if self._replay_size <= REPLAY_LIMIT:
+                replay.append(frame)
+            else:
+                self._replay = None
+        if self.upstream is not None:
+            self.upstream.write(frame)
+        elif not self.done:
+            self._pending.append(frame)
+            self._pending_size += len(frame)
+            if self._pending_size > PENDING_LIMIT:
+                self.client.pause(4)
+
+    def request_complete(self) -> None:
+        self.request_complete_flag = True
+        if self.chunked_in:
+            self.request_body_end()
+
+    def request_body_end(self) -> None:
+        end = b"0\r\n\r\n"
+        if self._replay is not None:
+            self._replay.append(end)
+        if self.upstream is not None:
+            self.upstream.write(end)
+        elif not self.done:
+            self._pending.append(end)
+
+    # response side ----------------------------------------------------------------------------------
+    def response_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        if 100 <= status < 200:
+            if status != 101:  # 100 Continue and friends are passed on as they are
+                out = [b"HTTP/1.1 %d %b\r\n" % (status, reason)]
+                out += [b"%b: %b\r\n" % h for h in headers]
+                self.client.write(b"".join(out) + b"\r\n")
+            return
+        self.status = status
+        self.response_started = True
+        out = [b"HTTP/1.1 %d %b\r\n" % (status, reason)]
+        length = b""
+        rid = False
+        nominated: set[bytes] = set()
+        for name, value in headers:
+            lname = name.lower()
+            if lname in HOP_BY_HOP:
+                if lname == b"connection":
+                    nominated.update(t.strip().lower() for t in value.split(b","))
+                continue
+            if lname == b"content-length":
+                length = value.strip()
+            elif lname == b"x-request-id":
+                rid = True
+            out += (name, b": ", value, b"\r\n")
+        if nominated - {b"keep-alive", b"close"}:
+            out = _without(out, nominated)
+        no_body = self.method == b"HEAD" or status in (204, 304)
+        if not length and not no_body:
+            self.eof_body = not self.upstream_chunked(headers)
+            if self.client_http11:
+                out.append(b"transfer-encoding: chunked\r\n")
+                self.chunked_out = True
+            else:
+                self.close_after = True
+        if not rid:
+            out += (b"x-request-id: ", self.request_id.encode("latin-1"), b"\r\n")
+        if self.close_after:
+            out.append(b"connection: close\r\n")
+        out.append(b"\r\n")
+        if length and length != b"0" and not no_body:
+            # Hold the head until the first body bytes (usually microseconds away) and send both in one
+            # write; until then a model failure can still be answered with a clean 502.
+            self.head_pending = b"".join(out)
+        else:
+            self.client.write(b"".join(out))
+        if self.method == b"HEAD":
+            # llhttp would wait for the body the headers announce: finish here, do not reuse.
+            conn = self.upstream
+            if conn is not None:
+                conn.owner = None
+                conn.close()
+                self.upstream = None
+            self._finish()
+
+    def response_body(self, data: bytes) -> None:
+        n = len(data)
+        self.resp_bytes += n
+        body = self.resp_body
+        if body is not None:
+            if self.resp_bytes <= self.client.server.capture_max:
+                body.append(data)
+            else:
+                self.resp_body = None
+        if self.head_pending:
+            data = self.head_pending + data
+            self.head_pending = b""
+            self.client.write(data)
+        elif self.chunked_out:
+            self.client.write(b"%x\r\n%b\r\n" % (n, data))
+        else:
+            self.client.write(data)
+
+    @staticmethod
+    def upstream_chunked(headers: list[tuple[bytes, bytes]]) -> bool:
+        return any(n.lower() == b"transfer-encoding" and b"chunked" in v.lower() for n, v in headers)
+
+    def response_complete(self) -> None:
+        if self.head_pending:  # the model announced a body it did not send: pass on what it said
+            self.client.write(self.head_pending)
+            self.head_pending = b""
+        if self.chunked_out:
+            self.client.write(b"0\r\n\r\n")
+        self._finish()
+
+    def upstream_lost(self, conn: UpstreamConnection, exc: BaseException | None) -> None:
+        """The model connection closed before the response was complete."""
+        if self.done:
+            return
+        self.upstream = None
+        if self.head_pending:  # nothing reached the client yet: it can still get a clean error
+            self.head_pending = b""
+            self.response_started = False
+        if self.response_started:
+            if self.eof_body:
+                # Read-until-close framing: the close is the end of the body.
+                if self.chunked_out:
+                    self.client.write(b"0\r\n\r\n")
+                self._finish()
+            else:
+                self.error = "upstream_reset"
+                self.close_after = True
+                self.client.close()  # mid-body: the only honest signal left is closing
+                self._finish()
+            return
+        if conn.served and not conn.got_bytes and self._replay is not None and not self._retried:
+            # A kept-alive connection the model closed as we reused it: send the request again once.
+            self._retried = True
+            self._pending = [*self._replay]
+            self._pending_size = self._replay_size
+            self.client.server.spawn(self._connect())
+            return
+        detail = f": {exc}" if exc else ""
+        self.fail(502, "upstream_reset", f"the model closed the connection without answering{detail}")
+
+    def upstream_pause_writing(self) -> None:
+        self.client.pause(2)
+
+    def upstream_resume_writing(self) -> None:
+        self.client.resume(2)
+
+    def client_pause_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def client_resume_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.resume_reading()
+
+    def client_lost(self) -> None:
+        """The client went away: drop the model connection (its answer has nowhere to go)."""
+        if self.done:
+            return
+        conn = self.upstream
+        if conn is not None:
+            conn.owner = None
+            conn.close()
+            self.upstream = None
+        self.error = self.error or "client_closed"
+        if not self.response_started:
+            self.status = 499  # as nginx counts it: the client closed before the answer
+        self.close_after = True
+        self._finish()
+
+    def fail(self, status: int, code: str, message: str) -> None:
+        """End the exchange with an error produced by the sidecar (502 model down, 504 timeout)."""
+        if self.done:
+            return
+        self.error = code
+        conn = self.upstream
+        if conn is not None:
+            conn.owner = None
+            conn.close()
+            self.upstream = None
+        self.close_after = True
+        if self.head_pending:
+            self.head_pending = b""
+            self.response_started = False
+        if not self.response_started:
+            self.status = status
+            self.response_started = True
+            self.resp_body = None
+            self.client.write(error_response(status, code, message, self.request_id))
+        else:
+            self.client.close()
+        self._finish()
+
+    def timed_out(self) -> None:
+        """Called by the server's sweep once ``deadline`` has passed."""
+        self.fail(504, "upstream_timeout", "the model did not answer within the upstream timeout")
+
+    def _finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.t_model_end = time.perf_counter()
+        conn = self.upstream
+        if conn is not None:
+            self.upstream = None
+            if self.request_complete_flag:
+                self.client.server.pool.release(conn)
+            else:  # the model answered before the request was read whole: the stream is out of sync
+                conn.owner = None
+                conn.close()
+                self.close_after = True
+        self._pending = []
+        self._replay = None
+        client = self.client
+        client.server.on_finish(self)
+        client.exchange_done(self, self.close_after or not self.request_complete_flag)

@@ -1,0 +1,259 @@
+"""The capture window: recent rows (features, prediction, label) and the ground-truth join.
+
+Rows and label joins share one monotonically increasing sequence number. ``query(since=N)`` returns
+everything with a sequence number above N in order - new rows (carrying their label if it is
+already known) and label events for rows delivered earlier - and a ``cursor`` to pass as ``since``
+next time. The window is bounded by a row count and an age; labels that arrive before (or without)
+their prediction wait up to ``label_ttl`` seconds, then are counted as lost. Memory is bounded:
+rows, label events and waiting labels are each capped, features per row and string lengths too.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MAX_FEATURES = 256  # features kept per row
+MAX_STRING = 256  # characters kept per string value
+MAX_LABEL_BYTES = 1024  # a label's JSON text beyond this is refused
+
+
+@dataclass(slots=True)
+class Row:
+    seq: int
+    ts: float
+    id: str
+    version: str
+    features: dict[str, Any]
+    prediction: Any
+    probabilities: Any
+    label: Any = None
+    batch: str = ""
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        return value[:MAX_STRING]
+    if isinstance(value, list | dict):
+        text = repr(value)
+        return value if len(text) <= MAX_STRING * 4 else text[: MAX_STRING * 4]
+    return value
+
+
+def _type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+class Window:
+    """Bounded in-memory window of captured rows, with labels joined by id."""
+
+    def __init__(
+        self,
+        max_rows: int = 10_000,
+        max_age: float = 3600.0,
+        label_ttl: float = 3600.0,
+        max_pending: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_rows = max_rows
+        self.max_age = max_age
+        self.label_ttl = label_ttl
+        self.max_pending = max_pending if max_pending is not None else max(max_rows, 1000)
+        self.clock = clock
+        self.instance = os.urandom(8).hex()
+        self.seq = 0
+        self.rows: collections.deque[Row] = collections.deque()
+        self.by_id: dict[str, Row] = {}
+        self.batches: dict[str, list[Row]] = {}
+        self.events: collections.deque[tuple[int, int, str, Any]] = collections.deque(maxlen=max_rows)
+        self.pending: dict[str, tuple[Any, float]] = {}
+        self.rows_total = 0
+        self.labels_joined = 0
+        self.labels_lost = 0
+        self.labels_invalid = 0
+
+    # capture ----------------------------------------------------------------------------------------
+    def add(
+        self,
+        ts: float,
+        request_id: str,
+        version: str,
+        features: list[dict[str, Any]],
+        predictions: list[Any],
+        probabilities: list[Any] | None,
+    ) -> int:
+        """Append the rows of one request; returns how many were added."""
+        n = len(features)
+        batch: list[Row] = []
+        for i in range(n):
+            row_id = request_id if n == 1 else f"{request_id}#{i}"
+            feats = features[i]
+            if len(feats) > MAX_FEATURES:
+                feats = dict(list(feats.items())[:MAX_FEATURES])
+            self.seq += 1
+            clipped: dict[str, Any] = {}
+            for k, v in feats.items():
+                t = type(v)
+                if t is str:
+                    if len(v) > MAX_STRING:
+                        v = v[:MAX_STRING]
+                elif t is not float and t is not int and t is not bool and v is not None:
+                    v = _clip(v)
+                clipped[k if type(k) is str else str(k)] = v
+            row = Row(
+                self.seq,
+                ts,
+                row_id,
+                version,
+                clipped,
+                _clip(predictions[i]) if i < len(predictions) else None,
+                _clip(probabilities[i]) if probabilities is not None and i < len(probabilities) else None,
+                None,
+                request_id if n > 1 else "",
+            )
+            old = self.by_id.get(row_id)
+            if old is not None:  # a reused request id: the newest row wins the id
+                old.id = ""
+            self.rows.append(row)
+            self.by_id[row_id] = row
+            if n > 1:
+                batch.append(row)
+            waiting = self.pending.pop(row_id, None)
+            if waiting is not None:
+                row.label = waiting[0]
+                self.labels_joined += 1
+        if batch:
+            self.batches[request_id] = batch
+        self.rows_total += n
+        self.evict()
+        return n
+
+    def evict(self) -> None:
+        """Drop rows beyond the count or older than the age bound; expire waiting labels."""
+        now = self.clock()
+        rows = self.rows
+        oldest = now - self.max_age
+        while rows and (len(rows) > self.max_rows or rows[0].ts < oldest):
+            row = rows.popleft()
+            if row.id and self.by_id.get(row.id) is row:
+                del self.by_id[row.id]
+            if row.batch:
+                self.batches.pop(row.batch, None)
+        pending = self.pending
+        while pending:
+            key = next(iter(pending))
+            if pending[key][1] >= now and len(pending) <= self.max_pending:
+                break
+            del pending[key]
+            self.labels_lost += 1
+
+    # feedback ---------------------------------------------------------------------------------------
+    def feedback(self, row_id: str, label: Any) -> str:
+        """Join one label; returns ``joined``, ``pending`` (waiting for its prediction) or ``invalid``."""
+        if not isinstance(row_id, str) or not row_id or len(row_id) > 256:
+            self.labels_invalid += 1
+            return "invalid"
+        row = self.by_id.get(row_id)
+        if row is not None:
+            self._join(row, label)
+            return "joined"
+        batch = self.batches.get(row_id)
+        if batch is not None and isinstance(label, list) and len(label) == len(batch):
+            for r, lab in zip(batch, label, strict=True):
+                self._join(r, lab)
+            return "joined"
+        self.pending.pop(row_id, None)  # re-insert: order of the dict is order of expiry
+        self.pending[row_id] = (_clip(label), self.clock() + self.label_ttl)
+        self.evict()
+        return "pending"
+
+    def _join(self, row: Row, label: Any) -> None:
+        row.label = _clip(label)
+        self.seq += 1
+        self.events.append((self.seq, row.seq, row.id, row.label))
+        self.labels_joined += 1
+
+    # query ------------------------------------------------------------------------------------------
+    def _first_after(self, seq: int) -> int:
+        rows = self.rows
+        lo, hi = 0, len(rows)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if rows[mid].seq <= seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def query(self, since: int = 0, limit: int = 10_000) -> dict[str, Any]:
+        """Rows and label events after ``since``, oldest first, at most ``limit`` items, columnar."""
+        self.evict()
+        reset = since > self.seq
+        if reset or since < 0:
+            since = 0
+        limit = max(1, limit)
+        i = self._first_after(since)
+        rows = self.rows
+        events = [e for e in self.events if e[0] > since and e[1] <= since]
+        j = 0
+        out_rows: list[Row] = []
+        out_events: list[tuple[int, int, str, Any]] = []
+        cursor = since
+        while len(out_rows) + len(out_events) < limit and (i < len(rows) or j < len(events)):
+            if j >= len(events) or (i < len(rows) and rows[i].seq < events[j][0]):
+                out_rows.append(rows[i])
+                cursor = rows[i].seq
+                i += 1
+            else:
+                out_events.append(events[j])
+                cursor = events[j][0]
+                j += 1
+        names: dict[str, str] = {}
+        for row in out_rows:
+            for key, value in row.features.items():
+                kind = _type(value)
+                seen = names.get(key)
+                if seen is None or seen == "null":
+                    names[key] = kind
+                elif kind not in (seen, "null"):
+                    names[key] = "mixed"
+        columns = {key: [row.features.get(key) for row in out_rows] for key in names}
+        body: dict[str, Any] = {
+            "instance": self.instance,
+            "cursor": cursor,
+            "head": self.seq,
+            "reset": reset,
+            "more": i < len(rows) or j < len(events),
+            "schema": names,
+            "rows": {
+                "seq": [r.seq for r in out_rows],
+                "id": [r.id for r in out_rows],
+                "ts": [round(r.ts, 6) for r in out_rows],
+                "version": [r.version for r in out_rows],
+                "features": columns,
+                "prediction": [r.prediction for r in out_rows],
+                "probabilities": [r.probabilities for r in out_rows],
+                "label": [r.label for r in out_rows],
+            },
+            "labels": {
+                "seq": [e[0] for e in out_events],
+                "row_seq": [e[1] for e in out_events],
+                "id": [e[2] for e in out_events],
+                "label": [e[3] for e in out_events],
+            },
+        }
+        return body
