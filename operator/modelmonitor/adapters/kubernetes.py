@@ -6,6 +6,7 @@ patching aside), so the RBAC the chart grants can be checked against this module
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -13,6 +14,7 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
 FIELD_MANAGER = "modelmonitor"
 
 
@@ -31,6 +33,8 @@ class KubernetesPort:
         self._client = api_client or kubernetes.client.ApiClient()
         self._apps = kubernetes.client.AppsV1Api(self._client)
         self._core = kubernetes.client.CoreV1Api(self._client)
+        self._batch = kubernetes.client.BatchV1Api(self._client)
+        self._autoscaling = kubernetes.client.AutoscalingV2Api(self._client)
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The Deployment, or None when it does not exist."""
@@ -93,6 +97,82 @@ class KubernetesPort:
             _preload_content=False,
             field_manager=FIELD_MANAGER,
         )
+
+    def list_replicasets(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
+        """ReplicaSets whose labels include ``match_labels`` (filtered here too)."""
+        selector = ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
+        response = self._apps.list_namespaced_replica_set(
+            namespace, label_selector=selector, _preload_content=False
+        )
+        items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
+        return [rs for rs in items if _has_labels(rs, match_labels)]
+
+    def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """One key of a Secret, decoded; None when the Secret or the key is missing."""
+        try:
+            response = self._core.read_namespaced_secret(name, namespace, _preload_content=False)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data = (json.loads(response.data).get("data") or {}).get(key)  # type: ignore[attr-defined,arg-type]
+        return base64.b64decode(data).decode() if data else None
+
+    def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self._batch.create_namespaced_job(
+            namespace,
+            body,  # type: ignore[arg-type]  # the client sends a plain dict as it is
+            _preload_content=False,
+            field_manager=FIELD_MANAGER,
+        )
+        created: dict[str, Any] = json.loads(response.data)  # type: ignore[attr-defined]
+        return created
+
+    def list_jobs(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
+        selector = ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
+        response = self._batch.list_namespaced_job(namespace, label_selector=selector, _preload_content=False)
+        items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
+        return [j for j in items if _has_labels(j, match_labels)]
+
+    def get_hpa(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            response = self._autoscaling.read_namespaced_horizontal_pod_autoscaler(
+                name, namespace, _preload_content=False
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data: dict[str, Any] = json.loads(response.data)  # type: ignore[attr-defined]
+        return data
+
+    def create_hpa(self, namespace: str, body: dict[str, Any]) -> None:
+        self._autoscaling.create_namespaced_horizontal_pod_autoscaler(
+            namespace,
+            body,  # type: ignore[arg-type]  # the client sends a plain dict as it is
+            _preload_content=False,
+            field_manager=FIELD_MANAGER,
+        )
+
+    def patch_hpa(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        """A merge patch of the spec we own (the desired spec, whole)."""
+        self._autoscaling.patch_namespaced_horizontal_pod_autoscaler(
+            name,
+            namespace,
+            body,
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
+            field_manager=FIELD_MANAGER,
+        )
+
+    def delete_hpa(self, namespace: str, name: str) -> None:
+        try:
+            self._autoscaling.delete_namespaced_horizontal_pod_autoscaler(
+                name, namespace, _preload_content=False
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
 
 def _has_labels(obj: dict[str, Any], wanted: dict[str, str]) -> bool:

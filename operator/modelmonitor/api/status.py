@@ -153,6 +153,28 @@ class ActionRecord(Model):
     message: str = ""
 
 
+class ActionStateStatus(Model):
+    """What the actions remember between evaluations (so a restart changes no decision)."""
+
+    streaks: dict[str, int] = Field(
+        default_factory=dict, description="Consecutive True evaluations per trigger."
+    )
+    healthySince: str | None = Field(
+        default=None, description="Since when the current revision has been Healthy."
+    )
+    rollbacks: list[str] = Field(
+        default_factory=list, max_length=100, description="Rollback times in the last 24h."
+    )
+    lastRetrain: str | None = Field(default=None, description="When the last retraining Job was started.")
+
+
+class RetrainStatus(Model):
+    job: str | None = Field(default=None, description="The last retraining Job's name.")
+    reason: str | None = None
+    startedAt: str | None = None
+    outcome: str | None = Field(default=None, description="Running, Succeeded or Failed.")
+
+
 class ModelMonitorStatus(Model):
     observedGeneration: int | None = None
     phase: Phase | None = None
@@ -169,8 +191,10 @@ class ModelMonitorStatus(Model):
     experiment: ExperimentStatus | None = None
     lastKnownGoodRevision: Revision | None = None
     actions: list[ActionRecord] = Field(
-        default_factory=list, max_length=20, description="The last 20 actions."
+        default_factory=list, max_length=20, description="The last 20 actions and refusals to act."
     )
+    actionState: ActionStateStatus | None = None
+    retrain: RetrainStatus | None = None
 
 
 def set_condition(

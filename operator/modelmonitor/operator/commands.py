@@ -25,6 +25,9 @@ def register(subparsers: Any) -> None:
     run.add_argument(
         "--metrics", help="host:port of the operator's /metrics, '' for none [env MODELMONITOR_METRICS]"
     )
+    run.add_argument(
+        "--runbook-base-url", help="base URL of runbook links in alerts [env MODELMONITOR_RUNBOOK_BASE_URL]"
+    )
     run.add_argument("--standalone", action="store_true", help="no peering with other replicas")
     run.add_argument("--peering", help="peering object name when running several replicas")
     run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
@@ -44,6 +47,7 @@ def run_operator(args: argparse.Namespace) -> int:
         "STANDALONE": "true" if args.standalone else None,
         "PEERING": args.peering,
         "METRICS": args.metrics,
+        "RUNBOOK_BASE_URL": args.runbook_base_url,
     }
     for key, value in overrides.items():
         if value is not None:

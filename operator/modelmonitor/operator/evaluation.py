@@ -20,7 +20,9 @@ from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.api.status import ConditionStatus, ConditionType, Phase, set_condition
 from modelmonitor.drift import detect
 from modelmonitor.operator import reference as references
+from modelmonitor.operator.actions import Actor, Note
 from modelmonitor.operator.settings import OperatorSettings
+from modelmonitor.policy.alerts import AlertEvent, runbook_url
 from modelmonitor.policy.queries import Selector, parse_quantity, resource_queries, slo_queries
 from modelmonitor.policy.target import Transition, assess_target
 from modelmonitor.policy.verdict import Observations, Verdict, judge_checks, judge_drift, judge_slos, phase_of
@@ -61,6 +63,8 @@ class Outcome:
     evaluated: bool = False
     drift: dict[str, Any] | None = None
     failures: list[str] = field(default_factory=list)  # stages that failed: prometheus, sidecar, ...
+    notes: list[Note] = field(default_factory=list)  # Events about actions and alerts
+    alerts: list[AlertEvent] = field(default_factory=list)
 
 
 def iso(moment: datetime.datetime) -> str:
@@ -88,6 +92,7 @@ class Reconciler:
     def __init__(self, kube: KubernetesPort, settings: OperatorSettings) -> None:
         self.kube = kube
         self.settings = settings
+        self.actor = Actor(kube, settings.runbook_base_url)
 
     # ------------------------------------------------------------------------------------------ entry
 
@@ -155,6 +160,9 @@ class Reconciler:
                 patch["phase"] = str(Phase.ERROR)
             else:
                 patch["phase"] = str(phase_of(judged))
+        if outcome.evaluated:
+            conditions = self._act(spec, req, deployment, managed, patch, conditions, outcome)
+            patch["conditions"] = conditions
         old = {(c["type"]): (c["status"], c["reason"]) for c in req.status.get("conditions") or []}
         outcome.transitions = [
             Transition(type=c["type"], status=c["status"], reason=c["reason"], message=c.get("message", ""))
@@ -162,7 +170,45 @@ class Reconciler:
             if old.get(c["type"]) != (c["status"], c["reason"])
         ]
         outcome.status_patch = patch
+        if outcome.evaluated and spec.actions.alerts:
+            alerts = [*outcome.alerts, *self._transition_alerts(req, outcome.transitions, now)]
+            outcome.notes.extend(self.actor.send_alerts(spec, req.namespace, alerts))
         return outcome
+
+    def _act(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], managed: str | None,
+        patch: dict[str, Any], conditions: list[dict[str, Any]], outcome: Outcome,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        acted = self.actor.act(
+            spec, namespace=req.namespace, monitor=req.name, uid=req.uid, status=req.status,
+            conditions={c["type"]: c["status"] for c in conditions}, phase=patch["phase"],
+            target=patch["target"], deployment=deployment, gitops=managed, drift=outcome.drift, now=req.now,
+        )  # fmt: skip
+        patch.update(acted.status)
+        outcome.notes.extend(acted.notes)
+        outcome.alerts.extend(acted.alerts)
+        outcome.failures.extend(acted.failures)
+        for kind, status, reason, message in acted.verdicts:
+            conditions = [
+                c.model_dump(mode="json", exclude_none=True)
+                for c in set_condition(
+                    conditions, type=kind, status=ConditionStatus(status), reason=reason,
+                    message=message[:32000], now=iso(req.now), generation=req.generation,
+                )
+            ]  # fmt: skip
+        return conditions
+
+    def _transition_alerts(self, req: Request, transitions: list[Transition], now: str) -> list[AlertEvent]:
+        """True fires; False resolves only what had fired; Unknown alerts nothing (missing data)."""
+        before = {c["type"]: c["status"] for c in req.status.get("conditions") or []}
+        events = []
+        for change in transitions:
+            if change.status == "True" or (change.status == "False" and before.get(change.type) == "True"):
+                events.append(
+                    AlertEvent(req.namespace, req.name, change.type, change.status == "True", change.reason,
+                               change.message, now, runbook_url(self.settings.runbook_base_url, change.type))
+                )  # fmt: skip
+        return events
 
     def cleanup(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
         """On delete: restore the Services first, then take the sidecar out of the Deployment."""
@@ -172,6 +218,7 @@ class Reconciler:
         deployment = self.kube.get_deployment(namespace, target)
         if deployment is None:
             return
+        self.actor.cleanup(namespace, name)
         self._unroute(namespace, name)
         ops = plan_removal(deployment, monitor=name)
         if ops:

@@ -145,6 +145,13 @@ async def evaluate(
             reason=change.reason,
             message=change.message[:1024],
         )
+    for note in outcome.notes:
+        kopf.event(
+            body,
+            type="Warning" if note.warning else "Normal",
+            reason=note.reason,
+            message=note.message[:1024],
+        )
 
 
 @kopf.on.delete(*RESOURCE, id="cleanup")

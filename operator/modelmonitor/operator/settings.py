@@ -33,6 +33,8 @@ class OperatorSettings:
     """Threads for blocking handler work (Kubernetes and Prometheus calls)."""
     metrics_address: str = "0.0.0.0:8000"
     """Where the operator serves its own /metrics (empty: nowhere)."""
+    runbook_base_url: str = "https://github.com/modelmonitor/modelmonitor/blob/main/docs/runbooks"
+    """Where alerts' runbook links point: <base>/<Condition>.md."""
     standalone: bool = False
     peering: str = "modelmonitor"
 
@@ -47,6 +49,7 @@ class OperatorSettings:
             sidecar_image=_env("SIDECAR_IMAGE", cls.sidecar_image),
             workers=int(_env("WORKERS", "20")),
             metrics_address=_env("METRICS", "0.0.0.0:8000"),
+            runbook_base_url=_env("RUNBOOK_BASE_URL", cls.runbook_base_url),
             standalone=_env("STANDALONE", "false").lower() in ("1", "true", "yes"),
             peering=_env("PEERING", "modelmonitor"),
         )

@@ -247,9 +247,19 @@ def sidecar_present(deployment: dict[str, Any]) -> bool:
     return any(c.get("name") == SIDECAR_NAME for c in containers(deployment))
 
 
-def template_hash(deployment: dict[str, Any]) -> str:
-    """A hash of the pod template without the injected sidecar: it changes with the model, not with us."""
-    template = json.loads(json.dumps(pod_template(deployment)))
-    spec = template.get("spec") or {}
+def template_hash(owner: dict[str, Any]) -> str:
+    """A hash of a Deployment's or ReplicaSet's pod template without what the monitor and the
+    Deployment controller add (the sidecar, the ``pod-template-hash`` label): it changes with the
+    model, not with us, and a ReplicaSet hashes the same as the Deployment template it came from."""
+    return _digest(clean_template(pod_template(owner)))
+
+
+def clean_template(template: dict[str, Any]) -> dict[str, Any]:
+    """The pod template without the sidecar and the controller's ``pod-template-hash`` label."""
+    out: dict[str, Any] = json.loads(json.dumps(template))
+    labels = (out.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop("pod-template-hash", None)
+    spec = out.get("spec") or {}
     spec["containers"] = [c for c in spec.get("containers") or [] if c.get("name") != SIDECAR_NAME]
-    return _digest(template)
+    return out

@@ -1,0 +1,317 @@
+"""Carrying out decisions: rollback, retraining Job, autoscaler, alerts — and the audit trail.
+
+The decisions come from policy/actions.py (pure); this module does the I/O through the adapters and
+writes what happened (Done, Failed, Skipped with the reason, Observed in observe mode) into
+``status.actions``, an Event, and the alerts configured for the trigger. Observe mode touches
+nothing in the cluster: it only records and alerts.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from modelmonitor.adapters.kubernetes import KubernetesPort
+from modelmonitor.adapters.webhooks import SENDER, WebhookError
+from modelmonitor.api.spec import ActionMode, ModelMonitorSpec
+from modelmonitor.api.status import ConditionType, Phase
+from modelmonitor.policy import actions as policy
+from modelmonitor.policy.alerts import AlertEvent, payload, runbook_url
+from modelmonitor.workload import jobs
+from modelmonitor.workload.rollback import find_revision, plan_rollback
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Note:
+    """An Event to raise (and, with ``alert``, an alert to send for the trigger)."""
+
+    warning: bool
+    reason: str
+    message: str
+
+
+@dataclass
+class ActOutcome:
+    status: dict[str, Any] = field(default_factory=dict)  # status fields to merge
+    notes: list[Note] = field(default_factory=list)
+    verdicts: list[tuple[str, str, str, str]] = field(default_factory=list)  # extra conditions
+    alerts: list[AlertEvent] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+class Actor:
+    def __init__(self, kube: KubernetesPort, runbook_base: str) -> None:
+        self.kube = kube
+        self.runbook_base = runbook_base
+
+    def act(
+        self,
+        spec: ModelMonitorSpec,
+        *,
+        namespace: str,
+        monitor: str,
+        uid: str,
+        status: dict[str, Any],
+        conditions: dict[str, str],
+        phase: str,
+        target: dict[str, Any],
+        deployment: dict[str, Any],
+        gitops: str | None,
+        drift: dict[str, Any] | None,
+        now: datetime.datetime,
+    ) -> ActOutcome:
+        out = ActOutcome()
+        stamp = policy._iso(now)
+        state = policy.ActionState.read(status)
+        history = list(status.get("actions") or [])
+        rollback = spec.actions.rollback
+        policy.update_streaks(state, conditions, {str(t) for t in rollback.when} if rollback else set())
+
+        known = status.get("lastKnownGoodRevision")
+        fresh = policy.known_good(spec, state, phase=phase, target=target, current_good=known, now=now)
+        if fresh is not None:
+            known = fresh
+            out.status["lastKnownGoodRevision"] = fresh
+            out.notes.append(Note(False, "KnownGoodRevision", f"revision {fresh['revision']} ({fresh['podTemplateHash']}) "
+                                  f"healthy for {spec.window.maxAge}: recorded as last known-good"))  # fmt: skip
+
+        decisions: list[tuple[policy.Decision, str, str]] = []  # (decision, result, message)
+        decision = policy.decide_rollback(
+            spec, state, conditions=conditions, target=target, known=known, gitops=gitops, now=now
+        )
+        blocked = False
+        if decision is not None:
+            result, message = decision.result, decision.message
+            if decision.result == "Planned":
+                result, message = self._rollback(namespace, deployment, decision)
+                if result == "Done":
+                    state.rollbacks = [*state.rollbacks, stamp][-100:]
+                    state.streaks = {}
+                    state.healthySince = None
+                    out.status["phase"] = str(Phase.ROLLED_BACK)
+                else:
+                    out.failures.append("kubernetes")
+            elif "managed by" in decision.message:
+                blocked = True
+            decisions.append((decision, result, message))
+        if rollback is not None:
+            out.verdicts.append(
+                (ConditionType.ROLLBACK_BLOCKED, "True", "ManagedByGitOps", decisions[-1][2])
+                if blocked else
+                (ConditionType.ROLLBACK_BLOCKED, "False", "NotBlocked", "a rollback, when due, can be carried out")
+            )  # fmt: skip
+
+        self._retrain(
+            spec, namespace, monitor, uid, status, conditions, target, drift, state, now, decisions, out
+        )
+        self._autoscale(spec, namespace, monitor, uid, decisions, out)
+
+        for decision, result, message in decisions:
+            if policy.repeats_last(history, decision):
+                continue
+            history = policy.record(history, decision, now=stamp, result=result, message=message)
+            out.status["lastAction"] = f"{decision.action} {result}"
+            warning = result in ("Skipped", "Failed")
+            event_reason = {"Done": "", "Observed": "Observed", "Skipped": "Skipped", "Failed": "Failed"}.get(
+                result, ""
+            )
+            out.notes.append(
+                Note(warning, f"{decision.action.capitalize()}{event_reason or 'Done'}", message)
+            )
+            out.alerts.append(
+                AlertEvent(namespace, monitor, decision.reason, True, result, message, stamp,
+                           runbook_url(self.runbook_base, decision.reason), action=decision.action)
+            )  # fmt: skip
+        out.status["actions"] = history
+        out.status["actionState"] = state.to_status()
+        return out
+
+    # ---------------------------------------------------------------------------------------- rollback
+
+    def _rollback(
+        self, namespace: str, deployment: dict[str, Any], decision: policy.Decision
+    ) -> tuple[str, str]:
+        known = decision.target or {}
+        selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        try:
+            replicasets = self.kube.list_replicasets(namespace, selector)
+            rs = find_revision(replicasets, deployment, str(known.get("podTemplateHash")))
+            if rs is None:
+                return "Failed", (
+                    f"{decision.message}, but no ReplicaSet of the Deployment has that template any more "
+                    "(revisionHistoryLimit may have pruned it)"
+                )
+            ops = plan_rollback(deployment, rs, reason=decision.reason)
+            self.kube.json_patch_deployment(namespace, deployment["metadata"]["name"], ops)
+        except ApiException as exc:
+            return "Failed", f"{decision.message}, but the API refused it: {exc.status} {exc.reason}"
+        revision = ((rs.get("metadata") or {}).get("annotations") or {}).get(
+            "deployment.kubernetes.io/revision"
+        )
+        return (
+            "Done",
+            f"rolled back to revision {revision} ({known.get('podTemplateHash')}): {decision.message.split(';')[0]}",
+        )
+
+    # ----------------------------------------------------------------------------------------- retrain
+
+    def _retrain(
+        self, spec: ModelMonitorSpec, namespace: str, monitor: str, uid: str, status: dict[str, Any],
+        conditions: dict[str, str], target: dict[str, Any], drift: dict[str, Any] | None,
+        state: policy.ActionState, now: datetime.datetime, decisions: list[Any], out: ActOutcome,
+    ) -> None:  # fmt: skip
+        if spec.actions.retrain is None:
+            return
+        current = dict(status.get("retrain") or {})
+        running = False
+        if current.get("job"):
+            found = [j for j in self.kube.list_jobs(namespace, {"modelmonitor.io/monitor": monitor})
+                     if j["metadata"]["name"] == current["job"]]  # fmt: skip
+            outcome = jobs.job_outcome(found[0]) if found else "Deleted"
+            running = outcome == "Running"
+            if outcome != current.get("outcome"):
+                current["outcome"] = outcome
+                out.status["retrain"] = current
+                if outcome in ("Succeeded", "Failed"):
+                    out.notes.append(
+                        Note(
+                            outcome == "Failed",
+                            f"Retrain{outcome}",
+                            f"retraining Job {current['job']} {outcome.lower()}",
+                        )
+                    )
+        decision = policy.decide_retrain(spec, state, conditions=conditions, job_running=running, now=now)
+        if decision is None:
+            return
+        result, message = decision.result, decision.message
+        if decision.result == "Planned":
+            features = [f["name"] for f in (drift or {}).get("features") or [] if f.get("drifted")]
+            env = {
+                "MODELMONITOR_REASON": decision.reason,
+                "MODELMONITOR_MONITOR": f"{namespace}/{monitor}",
+                "MODELMONITOR_MODEL_VERSION": str(target.get("modelVersion") or ""),
+                "MODELMONITOR_WINDOW_START": str(target.get("since") or ""),
+                "MODELMONITOR_WINDOW_END": policy._iso(now),
+                "MODELMONITOR_DRIFTED_FEATURES": ",".join(features),
+            }
+            try:
+                created = self.kube.create_job(
+                    namespace, jobs.retrain_job(spec, monitor=monitor, uid=uid, env=env)
+                )
+            except ApiException as exc:
+                result, message = (
+                    "Failed",
+                    f"{decision.message}, but the API refused the Job: {exc.status} {exc.reason}",
+                )
+                out.failures.append("kubernetes")
+            else:
+                name = created["metadata"]["name"]
+                result, message = "Done", f"retraining Job {name} started: {decision.reason} is True"
+                state.lastRetrain = policy._iso(now)
+                out.status["retrain"] = {
+                    "job": name,
+                    "reason": decision.reason,
+                    "startedAt": policy._iso(now),
+                    "outcome": "Running",
+                }
+        decisions.append((decision, result, message))
+
+    # --------------------------------------------------------------------------------------- autoscale
+
+    def _autoscale(
+        self,
+        spec: ModelMonitorSpec,
+        namespace: str,
+        monitor: str,
+        uid: str,
+        decisions: list[Any],
+        out: ActOutcome,
+    ) -> None:
+        name = jobs.hpa_name(monitor)
+        existing = self.kube.get_hpa(namespace, name)
+        ours = (
+            existing is not None
+            and (existing["metadata"].get("labels") or {}).get("modelmonitor.io/monitor") == monitor
+        )
+        if spec.actions.autoscale is None:
+            if ours and spec.actions.mode != ActionMode.OBSERVE:
+                self.kube.delete_hpa(namespace, name)
+                decisions.append(
+                    (
+                        policy.Decision("autoscale", "Configured", "Done", ""),
+                        "Done",
+                        f"HorizontalPodAutoscaler {name} removed",
+                    )
+                )
+            return
+        desired = jobs.autoscaler(spec, monitor=monitor, uid=uid)
+        if existing is not None and not ours:
+            decisions.append((policy.Decision("autoscale", "Configured", "Skipped", ""), "Skipped",
+                              f"a HorizontalPodAutoscaler {name} exists and is not ours: left alone"))  # fmt: skip
+            return
+        if existing is not None and existing.get("spec") == desired["spec"]:
+            return
+        verb = "created" if existing is None else "updated"
+        if spec.actions.mode == ActionMode.OBSERVE:
+            decisions.append((policy.Decision("autoscale", "Configured", "Observed", ""), "Observed",
+                              f"would have {verb} HorizontalPodAutoscaler {name} (observe mode)"))  # fmt: skip
+            return
+        if existing is None:
+            self.kube.create_hpa(namespace, desired)
+        else:
+            self.kube.patch_hpa(namespace, name, {"spec": desired["spec"]})
+        scale = spec.actions.autoscale
+        decisions.append((policy.Decision("autoscale", "Configured", "Done", ""), "Done",
+                          f"HorizontalPodAutoscaler {name} {verb}: {scale.minReplicas}-{scale.maxReplicas} replicas "
+                          f"at {scale.targetCPUUtilization}% CPU"))  # fmt: skip
+
+    def cleanup(self, namespace: str, monitor: str) -> None:
+        """What the monitor owns goes with it (the API server's GC does it too; this is for certainty)."""
+        existing = self.kube.get_hpa(namespace, jobs.hpa_name(monitor))
+        if (
+            existing is not None
+            and (existing["metadata"].get("labels") or {}).get("modelmonitor.io/monitor") == monitor
+        ):
+            self.kube.delete_hpa(namespace, jobs.hpa_name(monitor))
+
+    # ------------------------------------------------------------------------------------------ alerts
+
+    def send_alerts(self, spec: ModelMonitorSpec, namespace: str, events: list[AlertEvent]) -> list[Note]:
+        """Send each event to the alerts whose ``when`` lists its condition; notes for failures."""
+        notes: list[Note] = []
+        for alert in spec.actions.alerts:
+            wanted = {str(t) for t in alert.when}
+            relevant = [e for e in events if e.condition in wanted]
+            if not relevant:
+                continue
+            url = alert.webhook.url
+            if url is None and alert.webhook.urlFrom is not None:
+                ref = alert.webhook.urlFrom.secretKeyRef
+                try:
+                    url = self.kube.get_secret_value(namespace, ref.name, ref.key)
+                except ApiException as exc:
+                    notes.append(
+                        Note(True, "AlertFailed", f"cannot read Secret {ref.name}: {exc.status} {exc.reason}")
+                    )
+                    continue
+                if not url:
+                    notes.append(
+                        Note(True, "AlertFailed", f"Secret {namespace}/{ref.name} has no key {ref.key!r}")
+                    )
+                    continue
+            assert url is not None
+            for event in relevant:
+                if SENDER.duplicate((url, *event.fingerprint), time.monotonic()):
+                    continue
+                try:
+                    SENDER.post(url, payload(event, alert.format))
+                except WebhookError as exc:
+                    notes.append(Note(True, "AlertFailed", f"{event.name}: {exc}"))
+        return notes
