@@ -60,6 +60,8 @@ demo: setup
 
 crd: $(BIN)/.installed
 	$(BIN)/modelmonitor crd > crds/modelmonitor.yaml
+	cp crds/modelmonitor.yaml charts/modelmonitor/files/crds/modelmonitor.yaml
+	$(BIN)/python -m modelmonitor.api.reference > docs/reference.md
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
