@@ -72,6 +72,11 @@ class Actor:
         state = policy.ActionState.read(status)
         history = list(status.get("actions") or [])
         rollback = spec.actions.rollback
+        if target.get("since") == stamp and (status.get("target") or {}).get("podTemplateHash") != target.get(
+            "podTemplateHash"
+        ):
+            # A new pod template (a new model version): its verdicts start afresh.
+            state.streaks, state.healthySince = {}, None
         policy.update_streaks(state, conditions, {str(t) for t in rollback.when} if rollback else set())
 
         known = status.get("lastKnownGoodRevision")
