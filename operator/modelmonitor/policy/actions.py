@@ -132,6 +132,14 @@ def decide_rollback(
         return None
     held = [t for t in policy.when if state.streaks.get(t, 0) >= policy.consecutive]
     if not held:
+        blind = [t for t in policy.when if conditions.get(t) == "Unknown" and state.streaks.get(t, 0) > 0]
+        if blind:
+            trigger = str(blind[0])
+            return Decision(
+                "rollback", trigger, "Skipped",
+                f"{trigger} is Unknown after {state.streaks[trigger]} breaching evaluations: "
+                "no action on missing data",
+            )  # fmt: skip
         return None
     trigger = str(held[0])
     streak = state.streaks[trigger]
@@ -241,7 +249,7 @@ def repeats_last(history: list[dict[str, Any]], decision: Decision) -> bool:
 
 
 def _skip_kind(message: str) -> str:
-    for marker in ("cooldown", "maxPerDay", "known-good", "managed by", "last known-good"):
+    for marker in ("cooldown", "maxPerDay", "known-good", "managed by", "last known-good", "missing data"):
         if marker in message:
             return marker
     return message

@@ -48,9 +48,26 @@ def test_rollback_after_consecutive_breaches_to_the_known_good_revision() -> Non
 
 def test_unknown_never_counts_and_false_resets() -> None:
     s, state = spec(), ActionState()
-    for status in ("True", "True", "Unknown", "Unknown", "False", "True", "True"):
-        assert evaluate(s, state, status, T0) is None
+    decisions = [
+        evaluate(s, state, status, T0)
+        for status in ("True", "True", "Unknown", "Unknown", "False", "True", "True")
+    ]
     assert state.streaks == {"SLOBreached": 2}
+    assert [d.result if d else None for d in decisions] == [
+        None,
+        None,
+        "Skipped",
+        "Skipped",
+        None,
+        None,
+        None,
+    ]
+    missing = decisions[2]
+    assert (
+        missing is not None
+        and "SLOBreached is Unknown after 2 breaching evaluations: no action on missing data"
+        in missing.message
+    )
 
 
 def test_a_flapping_condition_never_rolls_back() -> None:
