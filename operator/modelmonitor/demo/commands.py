@@ -84,77 +84,317 @@ async def step_operator(timeout: float) -> None:
 
         from tests.conftest import Api
         from tests.emulator import MODELMONITORS, ClusterEmulator
+        from tests.helpers.processes import free_port, python_module, start_process
     except ImportError as exc:
         say(f"   (skipped: the emulated cluster needs the source tree and `pip install -e '.[dev]'`: {exc})")
         return
 
-    say("== 2. The operator: a real `modelmonitor run` against an emulated Kubernetes API")
     examples = {
         doc["kind"]: doc
         for name in ("minimal.yaml", "demo-model.yaml")
         for doc in yaml.safe_load_all((ROOT / "examples" / name).read_text())
         if doc
     }
-    async with (
-        ClusterEmulator() as emulator,
-        kmock.Server(emulator) as server,
-        aiohttp.ClientSession() as session,
-    ):
-        api = Api(str(server.url), session)
-        with tempfile.TemporaryDirectory() as tmp:
-            config = Path(tmp) / "kubeconfig"
-            config.write_text(
-                yaml.safe_dump(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Config",
-                        "clusters": [{"name": "demo", "cluster": {"server": str(server.url)}}],
-                        "users": [{"name": "demo", "user": {"token": "demo"}}],
-                        "contexts": [{"name": "demo", "context": {"cluster": "demo", "user": "demo"}}],
-                        "current-context": "demo",
-                    }
-                )
-            )
-            log = Path(tmp) / "operator.log"
-            proc = await asyncio.create_subprocess_exec(
+    say("== 2. Real processes on 127.0.0.1: the demo model, the sidecar in front of it, Prometheus")
+    model_port, listen, admin = free_port(), free_port(), free_port()
+    procs = [
+        start_process(
+            python_module(
+                "modelmonitor.cli", "demo-model", "--port", str(model_port), "--name", "credit-scoring"
+            ),
+            ready_url=f"http://127.0.0.1:{model_port}/healthz",
+        ),
+        start_process(
+            python_module(
+                "modelmonitor.cli",
+                "sidecar",
+                "--listen",
+                f"127.0.0.1:{listen}",
+                "--upstream",
+                f"http://127.0.0.1:{model_port}",
+                "--admin",
+                f"127.0.0.1:{admin}",
+                "--model-name",
+                "credit-scoring",
+                "--model-version",
+                "1.0.0",
+                "--redact",
+                "ssn",
+            ),
+            ready_url=f"http://127.0.0.1:{admin}/healthz",
+        ),
+    ]
+    tmp = tempfile.TemporaryDirectory()
+    work = Path(tmp.name)
+    prom_url = _start_prometheus(work, admin, procs, start_process, free_port)
+    say(
+        f"   model :{model_port}   sidecar :{listen} (admin :{admin})   Prometheus {prom_url or '(not installed)'}"
+    )
+    try:
+        async with (
+            ClusterEmulator() as emulator,
+            kmock.Server(emulator) as server,
+            aiohttp.ClientSession() as session,
+        ):
+            api = Api(str(server.url), session)
+            config = work / "kubeconfig"
+            config.write_text(yaml.safe_dump(_kubeconfig(str(server.url))))
+            operator = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "modelmonitor.cli", "run", "--standalone", "--tick", "1s",
-                "--log-format", "plain", "--liveness", "",
+                "--log-format", "plain", "--liveness", "", "--metrics", "",
                 env={**os.environ, "KUBECONFIG": str(config)},
-                stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT,
+                stdout=(work / "operator.log").open("wb"), stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
             try:
-                say("   $ kubectl apply -f examples/minimal.yaml      # the model is not deployed yet")
-                await api.create(MODELMONITORS, "default", examples["ModelMonitor"])
-                await _wait_reason(api, MODELMONITORS, "TargetNotFound", timeout)
-                await _show(api, MODELMONITORS)
-                say("   $ kubectl apply -f examples/demo-model.yaml   # now it is")
-                await api.create("apps/v1/deployments", "default", examples["Deployment"])
-                await _wait_reason(api, MODELMONITORS, "TargetFound", timeout)
-                await _show(api, MODELMONITORS)
+                await _walkthrough(
+                    api, MODELMONITORS, examples, model_port, listen, admin, prom_url, timeout, procs[1]
+                )
             finally:
-                proc.terminate()
-                await proc.wait()
+                operator.terminate()
+                await operator.wait()
+    finally:
+        for proc in procs:
+            proc.stop()
+        tmp.cleanup()
     say()
 
 
-async def _wait_reason(api: Any, resource: str, reason: str, timeout: float) -> None:
+def _kubeconfig(server: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "demo", "cluster": {"server": server}}],
+        "users": [{"name": "demo", "user": {"token": "demo"}}],
+        "contexts": [{"name": "demo", "context": {"cluster": "demo", "user": "demo"}}],
+        "current-context": "demo",
+    }
+
+
+def _start_prometheus(
+    work: Path, admin: int, procs: list[Any], start_process: Any, free_port: Any
+) -> str | None:
+    import shutil
+
+    import yaml
+
+    binary = shutil.which("prometheus")
+    if binary is None:
+        return None
+    port = free_port()
+    config = work / "prometheus.yml"
+    target = {"targets": [f"127.0.0.1:{admin}"], "labels": {"namespace": "default"}}
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s"},
+                "scrape_configs": [{"job_name": "sidecars", "static_configs": [target]}],
+            }
+        )
+    )
+    procs.append(
+        start_process(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--storage.tsdb.path={work / 'tsdb'}",
+            ],
+            ready_url=f"http://127.0.0.1:{port}/-/ready",
+            timeout=30,
+        )
+    )
+    return f"http://127.0.0.1:{port}"
+
+
+async def _walkthrough(
+    api: Any, mm: str, examples: dict[str, Any], model_port: int, listen: int, admin: int,
+    prom_url: str | None, timeout: float, sidecar: Any,
+) -> None:  # fmt: skip
+    import pandas as pd
+
+    from modelmonitor.demo.data import make_rows
+    from modelmonitor.drift import build_profile
+
+    say("\n== 3. The operator: a real `modelmonitor run` against an emulated Kubernetes API")
+    monitor = examples["ModelMonitor"]
+    monitor["spec"] = {
+        "target": {"deployment": "credit-scoring", "port": model_port, "protocol": "kserve-v1"},
+        "interval": "5s",
+        "window": {"maxRows": 400},
+        "sidecar": {"listenPort": listen, "adminPort": admin, "redact": ["ssn"]},
+        "drift": {"reference": {"configMapRef": {"name": "credit-reference"}}, "driftShare": 0.2, "minRows": 200},
+        "actions": {"mode": "observe", "retrain": {"when": ["DataDrift"], "jobTemplate": {"spec": {"template": {
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "train", "image": "trainer:1"}]}}}}}},
+    }  # fmt: skip
+    if prom_url:
+        monitor["spec"]["prometheus"] = {"url": prom_url}
+        monitor["spec"]["slos"] = {"latencyP95Ms": 250, "errorRate": 0.05, "minRequests": 20}
+    say("   $ kubectl apply -f credit-scoring-monitor.yaml      # the model is not deployed yet")
+    await api.create(mm, "default", monitor)
+    await _wait(api, mm, timeout, lambda o: _reason(o, "Ready") == "TargetNotFound")
+    await _show(api, mm, "Ready")
+
+    say("   $ modelmonitor profile reference.csv -o profile.json  # 3000 rows of training data")
+    say("   $ kubectl create configmap credit-reference --from-file=profile.json")
+    profile = build_profile(pd.DataFrame(make_rows(3000, seed=1)))
+    await api.create(
+        "v1/configmaps",
+        "default",
+        {"metadata": {"name": "credit-reference"}, "data": {"profile.json": profile.to_json()}},
+    )
+    say(
+        f"     profile: {len(profile.to_json()) // 1024} KiB for {len(profile.to_dict()['features'])} features"
+    )
+    say("   $ kubectl apply -f examples/demo-model.yaml          # now it is")
+    dep = examples["Deployment"]
+    dep["spec"]["replicas"] = 1
+    # The model process listens on a free port here, not 8080: say so in the pod template too.
+    dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = model_port
+    await api.create("apps/v1/deployments", "default", dep)
+    await api.create("v1/services", "default", examples["Service"])
+    await _wait(api, mm, timeout, lambda o: _reason(o, "SidecarInjected") == "RolloutInProgress")
+    got = await api.get("apps/v1/deployments", "default", "credit-scoring")
+    say(f"     containers now: {[c['name'] for c in got['spec']['template']['spec']['containers']]}")
+    say(
+        "     (the Deployment controller and the kubelet are played by the demo: rollout done, pod on 127.0.0.1)"
+    )
+    await _play_kubelet(api, admin)
+    await _wait(api, mm, timeout, lambda o: _status(o, "SidecarInjected") == "True")
+    svc = await api.get("v1/services", "default", "credit-scoring")
+    say(f"     Service credit-scoring now targets port {svc['spec']['ports'][0]['targetPort']} (the sidecar)")
+
+    say("\n   ... normal traffic through the sidecar (KServe v1, with an ssn field that is redacted)")
+    stop = _traffic(listen, shift=0.0, seed=2)
+    try:
+        await _wait(api, mm, timeout * 2, lambda o: (o.get("status") or {}).get("phase") == "Healthy")
+    finally:
+        stop.set()
+    await _show(api, mm, "SLOBreached", "DataDrift")
+    say("\n   ... now applicants with lower incomes and higher debt arrive")
+    stop = _traffic(listen, shift=1.5, seed=3)
+    try:
+        await _wait(api, mm, timeout * 2, lambda o: _status(o, "DataDrift") == "True")
+    finally:
+        stop.set()
+    obj = await _show(api, mm, "DataDrift")
+    for f in obj["status"]["drift"]["features"][:4]:
+        say(
+            f"     {f['name']:24} {f.get('method') or '':12} score {f.get('score', 0):.3f}  drifted={f['drifted']}"
+        )
+    for action in obj["status"].get("actions", [])[-2:]:
+        say(f"     action: {action['action']} {action['result']}: {action['message']}")
+    line = _last_log_line(sidecar)
+    if line:
+        say(f"     a sidecar log line: {line}")
+    say("\n   $ kubectl delete mm credit-scoring                    # removes exactly what was added")
+    await api.delete(mm, "default", "credit-scoring")
+    for _ in range(int(timeout * 5)):
+        dep = await api.get("apps/v1/deployments", "default", "credit-scoring")
+        if all(c["name"] != "modelmonitor-sidecar" for c in dep["spec"]["template"]["spec"]["containers"]):
+            break
+        await asyncio.sleep(0.2)
+    svc = await api.get("v1/services", "default", "credit-scoring")
+    say(f"     containers: {[c['name'] for c in dep['spec']['template']['spec']['containers']]}; "
+        f"Service targetPort back to {svc['spec']['ports'][0]['targetPort']!r}")  # fmt: skip
+
+
+def _last_log_line(sidecar: Any) -> str | None:
+    """The newest request log line of the sidecar process, shortened to what shows the redaction."""
+    import json
+
+    for raw in reversed(sidecar.stdout_text().splitlines()):
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        inputs = line.get("inputs")
+        first = inputs[0] if isinstance(inputs, list) and inputs else inputs
+        ssn = first.get("ssn") if isinstance(first, dict) else None
+        keys = ("time", "request_id", "model", "version", "status", "latency_ms")
+        shown = {k: line[k] for k in keys if k in line}
+        return f"{json.dumps(shown)} inputs[0].ssn={ssn!r}"
+    return None
+
+
+def _traffic(port: int, *, shift: float, seed: int) -> Any:
+    import http.client
+    import json
+    import threading
+    import time
+
+    from modelmonitor.demo.data import make_payload, make_rows
+
+    stop = threading.Event()
+
+    def run() -> None:
+        deadline, n = time.monotonic() + 300, 0
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while not stop.is_set() and time.monotonic() < deadline:
+            rows = [
+                {**r, "ssn": f"123-45-{n:04d}"} for r in make_rows(5, seed=seed * 100_000 + n, shift=shift)
+            ]
+            body = json.dumps(make_payload("kserve-v1", rows, "credit-scoring")).encode()
+            try:
+                conn.request(
+                    "POST", "/v1/models/credit-scoring:predict", body, {"Content-Type": "application/json"}
+                )
+                conn.getresponse().read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            n += 1
+            stop.wait(0.02)
+        conn.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return stop
+
+
+async def _play_kubelet(api: Any, admin: int) -> None:
+    dep = await api.get("apps/v1/deployments", "default", "credit-scoring")
+    n = dep["spec"].get("replicas", 1)
+    await api.patch("apps/v1/deployments", "default", "credit-scoring", {"status": {
+        "observedGeneration": dep["metadata"]["generation"], "replicas": n, "updatedReplicas": n,
+        "availableReplicas": n, "readyReplicas": n}})  # fmt: skip
+    await api.create("v1/pods", "default", {
+        "metadata": {"name": "credit-scoring-5d4f8b7c9-x2x7q", "labels": {"app": "credit-scoring"}},
+        "spec": {"containers": [{"name": "model"}, {"name": "modelmonitor-sidecar"}]},
+        "status": {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]},
+    })  # fmt: skip
+
+
+def _cond(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
+
+
+def _reason(obj: dict[str, Any], kind: str) -> str | None:
+    return _cond(obj, kind).get("reason")
+
+
+def _status(obj: dict[str, Any], kind: str) -> str | None:
+    return _cond(obj, kind).get("status")
+
+
+async def _wait(api: Any, resource: str, timeout: float, test: Any) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        obj = await api.get(resource, "default", "credit-scoring")
-        if any(c.get("reason") == reason for c in (obj.get("status") or {}).get("conditions") or []):
-            return
+        obj: dict[str, Any] = await api.get(resource, "default", "credit-scoring")
+        if test(obj):
+            return obj
         await asyncio.sleep(0.2)
-    raise SystemExit(f"demo: no condition with reason {reason} after {timeout}s")
+    raise SystemExit(f"demo: the monitor did not get there in {timeout}s; status: {obj.get('status')}")
 
 
-async def _show(api: Any, resource: str) -> None:
-    obj = await api.get(resource, "default", "credit-scoring")
+async def _show(api: Any, resource: str, *kinds: str) -> dict[str, Any]:
+    obj: dict[str, Any] = await api.get(resource, "default", "credit-scoring")
     say("   $ kubectl get mm")
     for line in mm_table([obj]).splitlines():
         say(f"   {line}")
     for cond in obj["status"]["conditions"]:
-        say(f"   condition {cond['type']}={cond['status']} {cond['reason']}: {cond['message']}")
+        if not kinds or cond["type"] in kinds:
+            say(f"   condition {cond['type']}={cond['status']} {cond['reason']}: {cond['message']}")
+    return obj
 
 
 def run_demo(args: argparse.Namespace) -> int:
