@@ -23,7 +23,7 @@ import kmock
 import pytest
 import yaml
 
-from tests.emulator import ClusterEmulator
+from tests.emulator import ClusterEmulator, kubeconfig_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,14 +105,7 @@ async def cluster() -> AsyncIterator[ClusterEmulator]:
 def kubeconfig(tmp_path: Path) -> Callable[[str], Path]:
     def write(server: str) -> Path:
         path = tmp_path / "kubeconfig"
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "emulated", "cluster": {"server": server}}],
-            "users": [{"name": "tester", "user": {"token": "test-token"}}],
-            "contexts": [{"name": "emulated", "context": {"cluster": "emulated", "user": "tester"}}],
-            "current-context": "emulated",
-        }
+        config = kubeconfig_for(server)
         path.write_text(yaml.safe_dump(config))
         return path
 

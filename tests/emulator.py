@@ -151,5 +151,17 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return changed
 
 
+def kubeconfig_for(server: str) -> dict[str, Any]:
+    """A kubeconfig pointing at the emulator (the token is not checked; the clients need one)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emulated", "cluster": {"server": server}}],
+        "users": [{"name": "tester", "user": {"token": "test-token"}}],
+        "contexts": [{"name": "emulated", "context": {"cluster": "emulated", "user": "tester"}}],
+        "current-context": "emulated",
+    }
+
+
 def _now() -> str:
     return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -261,3 +261,34 @@ async def test_low_traffic_is_insufficient_data_not_a_verdict(
     obj = await wait_for(cluster.api, "both InsufficientData", lambda o: slo_waits(o) and drift_waits(o))
     assert obj["status"]["phase"] == "Pending"  # waiting for data, not failing
     assert "fewer than spec.drift.minRows=200" in condition(obj, "DataDrift")["message"]
+
+
+async def test_reference_captured_from_traffic_is_stored_owned_and_used(
+    cluster: Any, start_operator: Any, prometheus: Any, stacks: list[Stack]
+) -> None:
+    """The default reference: the first rows after injection, stored in a ConfigMap the monitor owns."""
+    stack = await start_stack(prometheus, cluster.api)
+    stacks.append(stack)
+    await deploy(
+        stack, {"drift": {"reference": {"capture": {"rows": 300}}, "minRows": 150, "driftShare": 0.2}}
+    )
+    await start_operator()
+    await play_kubelet(stack)
+
+    load = stack.traffic(shift=0.0, seed=7, batch=2, pause=0.05)
+    try:
+        obj = await wait_for(
+            cluster.api, "CapturingReference", is_("DataDrift", "Unknown", "CapturingReference")
+        )
+        assert "/300 rows captured for the reference" in condition(obj, "DataDrift")["message"]
+        obj = await wait_for(
+            cluster.api, "drift evaluated against the captured reference", is_("DataDrift", "False")
+        )
+    finally:
+        load.set()
+    cm = await cluster.api.get("v1/configmaps", NS, f"{NAME}-reference")
+    owner = cm["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("ModelMonitor", NAME, obj["metadata"]["uid"])
+    profile = json.loads(cm["data"]["profile.json"])
+    assert profile["rows"] == 300
+    assert obj["status"]["drift"]["referenceRows"] == 300

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 import kubernetes
@@ -38,14 +39,7 @@ class KubernetesPort:
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The Deployment, or None when it does not exist."""
-        try:
-            response = self._apps.read_namespaced_deployment(name, namespace, _preload_content=False)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        data: dict[str, Any] = json.loads(response.data)  # type: ignore[attr-defined]
-        return data
+        return _read(lambda: self._apps.read_namespaced_deployment(name, namespace, _preload_content=False))
 
     def list_pods(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
         """Pods whose labels include ``match_labels`` (the selector is also applied here, not only server-side)."""
@@ -81,14 +75,7 @@ class KubernetesPort:
         )
 
     def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            response = self._core.read_namespaced_config_map(name, namespace, _preload_content=False)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        data: dict[str, Any] = json.loads(response.data)  # type: ignore[attr-defined,arg-type]
-        return data
+        return _read(lambda: self._core.read_namespaced_config_map(name, namespace, _preload_content=False))
 
     def create_configmap(self, namespace: str, body: dict[str, Any]) -> None:
         self._core.create_namespaced_config_map(
@@ -109,13 +96,8 @@ class KubernetesPort:
 
     def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
         """One key of a Secret, decoded; None when the Secret or the key is missing."""
-        try:
-            response = self._core.read_namespaced_secret(name, namespace, _preload_content=False)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        data = (json.loads(response.data).get("data") or {}).get(key)  # type: ignore[attr-defined,arg-type]
+        secret = _read(lambda: self._core.read_namespaced_secret(name, namespace, _preload_content=False))
+        data = ((secret or {}).get("data") or {}).get(key)
         return base64.b64decode(data).decode() if data else None
 
     def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -135,16 +117,11 @@ class KubernetesPort:
         return [j for j in items if _has_labels(j, match_labels)]
 
     def get_hpa(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            response = self._autoscaling.read_namespaced_horizontal_pod_autoscaler(
+        return _read(
+            lambda: self._autoscaling.read_namespaced_horizontal_pod_autoscaler(
                 name, namespace, _preload_content=False
             )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        data: dict[str, Any] = json.loads(response.data)  # type: ignore[attr-defined]
-        return data
+        )
 
     def create_hpa(self, namespace: str, body: dict[str, Any]) -> None:
         self._autoscaling.create_namespaced_horizontal_pod_autoscaler(
@@ -173,6 +150,18 @@ class KubernetesPort:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+
+def _read(call: Callable[[], Any]) -> dict[str, Any] | None:
+    """The object a read call returns as a dict, or None when the API answers 404."""
+    try:
+        response = call()
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    data: dict[str, Any] = json.loads(response.data)
+    return data
 
 
 def _has_labels(obj: dict[str, Any], wanted: dict[str, str]) -> bool:

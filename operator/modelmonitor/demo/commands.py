@@ -83,7 +83,7 @@ async def step_operator(timeout: float) -> None:
         import yaml
 
         from tests.conftest import Api
-        from tests.emulator import MODELMONITORS, ClusterEmulator
+        from tests.emulator import MODELMONITORS, ClusterEmulator, kubeconfig_for
         from tests.helpers.processes import free_port, python_module, start_process
     except ImportError as exc:
         say(f"   (skipped: the emulated cluster needs the source tree and `pip install -e '.[dev]'`: {exc})")
@@ -138,7 +138,7 @@ async def step_operator(timeout: float) -> None:
         ):
             api = Api(str(server.url), session)
             config = work / "kubeconfig"
-            config.write_text(yaml.safe_dump(_kubeconfig(str(server.url))))
+            config.write_text(yaml.safe_dump(kubeconfig_for(str(server.url))))
             operator = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "modelmonitor.cli", "run", "--standalone", "--tick", "1s",
                 "--log-format", "plain", "--liveness", "", "--metrics", "",
@@ -157,17 +157,6 @@ async def step_operator(timeout: float) -> None:
             proc.stop()
         tmp.cleanup()
     say()
-
-
-def _kubeconfig(server: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "demo", "cluster": {"server": server}}],
-        "users": [{"name": "demo", "user": {"token": "demo"}}],
-        "contexts": [{"name": "demo", "context": {"cluster": "demo", "user": "demo"}}],
-        "current-context": "demo",
-    }
 
 
 def _start_prometheus(

@@ -18,6 +18,7 @@ import requests
 from modelmonitor.adapters.kubernetes import KubernetesPort
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.drift import Profile, build_profile
+from modelmonitor.workload.jobs import owner_reference
 
 PROFILE_KEY = "profile.json"
 MAX_CONFIGMAP_BYTES = 1_000_000
@@ -118,16 +119,7 @@ def capture_reference(
                     "app.kubernetes.io/managed-by": "modelmonitor",
                     "modelmonitor.io/monitor": monitor,
                 },
-                "ownerReferences": [
-                    {
-                        "apiVersion": "modelmonitor.io/v1alpha1",
-                        "kind": "ModelMonitor",
-                        "name": monitor,
-                        "uid": uid,
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
+                "ownerReferences": [owner_reference(monitor, uid)],
             },
             "data": {PROFILE_KEY: text},
         },
