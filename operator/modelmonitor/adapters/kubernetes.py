@@ -30,8 +30,13 @@ def load_credentials() -> None:
 class KubernetesPort:
     """Reads and writes of Kubernetes objects, returning the API's JSON as dicts (camelCase keys)."""
 
-    def __init__(self, api_client: kubernetes.client.ApiClient | None = None) -> None:
-        self._client = api_client or kubernetes.client.ApiClient()
+    def __init__(self, api_client: kubernetes.client.ApiClient | None = None, *, pool: int = 20) -> None:
+        if api_client is None:
+            # One connection per worker thread, or bursts drop and reopen connections.
+            config = kubernetes.client.Configuration.get_default_copy()
+            config.connection_pool_maxsize = pool
+            api_client = kubernetes.client.ApiClient(config)
+        self._client = api_client
         self._apps = kubernetes.client.AppsV1Api(self._client)
         self._core = kubernetes.client.CoreV1Api(self._client)
         self._batch = kubernetes.client.BatchV1Api(self._client)

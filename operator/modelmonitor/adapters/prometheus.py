@@ -11,6 +11,7 @@ import math
 import threading
 
 import requests
+import requests.adapters
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
@@ -21,13 +22,15 @@ class PrometheusError(Exception):
 
 
 class PrometheusPort:
-    def __init__(self, url: str, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, timeout: float = 5.0, pool: int = 20) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         # No retries inside one evaluation: the next evaluation is the retry, and a dead Prometheus
-        # must not hold a worker thread for several timeouts.
+        # must not hold a worker thread for several timeouts. One connection per worker thread.
+        session = requests.Session()
+        session.mount(self.url, requests.adapters.HTTPAdapter(pool_maxsize=pool, max_retries=0))
         self._client = PrometheusConnect(
-            url=self.url, disable_ssl=False, retry=Retry(total=0), timeout=timeout
+            url=self.url, disable_ssl=False, retry=Retry(total=0), timeout=timeout, session=session
         )
 
     def is_online(self) -> bool:
@@ -59,10 +62,10 @@ _ports: dict[tuple[str, float], PrometheusPort] = {}
 _lock = threading.Lock()
 
 
-def prometheus_port(url: str, timeout: float) -> PrometheusPort:
+def prometheus_port(url: str, timeout: float, pool: int = 20) -> PrometheusPort:
     """One port (and one HTTP session) per Prometheus URL and timeout, shared by the worker threads."""
     key = (url, timeout)
     with _lock:
         if key not in _ports:
-            _ports[key] = PrometheusPort(url, timeout)
+            _ports[key] = PrometheusPort(url, timeout, pool)
         return _ports[key]

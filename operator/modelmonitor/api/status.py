@@ -166,6 +166,9 @@ class ActionStateStatus(Model):
         default_factory=list, max_length=100, description="Rollback times in the last 24h."
     )
     lastRetrain: str | None = Field(default=None, description="When the last retraining Job was started.")
+    autoscaler: str | None = Field(
+        default=None, description="The HorizontalPodAutoscaler this monitor created."
+    )
 
 
 class RetrainStatus(Model):

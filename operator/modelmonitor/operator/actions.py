@@ -116,7 +116,7 @@ class Actor:
         self._retrain(
             spec, namespace, monitor, uid, status, conditions, target, drift, state, now, decisions, out
         )
-        self._autoscale(spec, namespace, monitor, uid, decisions, out)
+        self._autoscale(spec, namespace, monitor, uid, state, decisions, out)
 
         for decision, result, message in decisions:
             if policy.repeats_last(history, decision):
@@ -236,18 +236,23 @@ class Actor:
         namespace: str,
         monitor: str,
         uid: str,
+        state: policy.ActionState,
         decisions: list[Any],
         out: ActOutcome,
     ) -> None:
         name = jobs.hpa_name(monitor)
+        if spec.actions.autoscale is None and state.autoscaler is None:
+            return  # nothing configured and nothing created: no API call
         existing = self.kube.get_hpa(namespace, name)
         ours = (
             existing is not None
             and (existing["metadata"].get("labels") or {}).get("modelmonitor.io/monitor") == monitor
         )
+        state.autoscaler = name if ours else None
         if spec.actions.autoscale is None:
             if ours and spec.actions.mode != ActionMode.OBSERVE:
                 self.kube.delete_hpa(namespace, name)
+                state.autoscaler = None
                 decisions.append(
                     (
                         policy.Decision("autoscale", "Configured", "Done", ""),
@@ -270,6 +275,7 @@ class Actor:
             return
         if existing is None:
             self.kube.create_hpa(namespace, desired)
+            state.autoscaler = name
         else:
             self.kube.patch_hpa(namespace, name, {"spec": desired["spec"]})
         scale = spec.actions.autoscale

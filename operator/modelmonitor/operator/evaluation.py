@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,12 +82,19 @@ def parse_iso(text: str | None) -> datetime.datetime | None:
         return None
 
 
-def due(spec: ModelMonitorSpec, req: Request) -> bool:
-    """An evaluation is due after ``spec.interval``, or at once when the spec changed."""
+def due(interval: float, req: Request) -> bool:
+    """Is an evaluation due? At once for a new monitor or a changed spec; then once per ``interval``
+    seconds, in a slot of the interval fixed by the monitor's uid, so that monitors created together
+    do not all evaluate on the same tick (which would queue them behind the worker threads)."""
     last = parse_iso(req.status.get("lastEvaluation"))
     if last is None or req.status.get("observedGeneration") != req.generation:
         return True
-    return (req.now - last).total_seconds() >= parse_duration(spec.interval)
+    if (req.now - last).total_seconds() >= 2 * interval:
+        return True  # overdue (the operator was down): no need to wait for the slot
+    offset = zlib.crc32(req.uid.encode()) % max(int(interval), 1)
+    return math.floor((req.now.timestamp() - offset) / interval) > math.floor(
+        (last.timestamp() - offset) / interval
+    )
 
 
 class Reconciler:
@@ -136,7 +145,7 @@ class Reconciler:
         target_status.update({"podTemplateHash": template, "since": since})
         patch["target"] = target_status
 
-        if due(spec, req) or previous.get("podTemplateHash") != template:
+        if due(parse_duration(spec.interval), req) or previous.get("podTemplateHash") != template:
             verdicts.extend(self._evaluate(spec, req, deployment, injected, since or now, outcome))
             patch["lastEvaluation"] = now
             outcome.evaluated = True
@@ -332,7 +341,7 @@ class Reconciler:
             obs.slo_error = "no Prometheus URL: set spec.prometheus.url or the operator's --prometheus-url"
             obs.check_errors = {c.name: obs.slo_error for c in spec.checks}
             return
-        prom = prometheus_port(url, parse_duration(spec.prometheus.timeout))
+        prom = prometheus_port(url, parse_duration(spec.prometheus.timeout), self.settings.workers)
         model = model_container(deployment, spec)
         sel = Selector(req.namespace, spec.target.deployment, str(model.get("name")))
         try:

@@ -38,13 +38,13 @@ MONITORS = Gauge(
 _KEYS = ["namespace", "monitor"]
 PHASE = Gauge(
     f"{PREFIX}_monitor_phase",
-    "1 for the monitor's current phase, 0 for the others.",
+    "1, labelled with the monitor's current phase.",
     [*_KEYS, "phase"],
     registry=REGISTRY,
 )
 CONDITION = Gauge(
     f"{PREFIX}_monitor_condition",
-    "1 for the monitor's condition status (True, False, Unknown), 0 for the others.",
+    "1, labelled with the status (True, False, Unknown) each condition has now.",
     [*_KEYS, "type", "status"],
     registry=REGISTRY,
 )
@@ -82,9 +82,15 @@ def record(namespace: str, monitor: str, status: dict[str, Any], drift: dict[str
     with _lock:
         _known.add(key)
         MONITORS.set(len(_known))
+    # One series per monitor for its phase and one per condition type, labelled with the current
+    # value (the others removed): at 1,000 monitors, a series for every possible value would triple
+    # what Prometheus scrapes and what /metrics has to render.
     phase = status.get("phase")
-    for p in Phase:
-        PHASE.labels(namespace, monitor, p.value).set(1 if p.value == phase else 0)
+    if phase:
+        PHASE.labels(namespace, monitor, phase).set(1)
+        for other in Phase:
+            if other.value != phase:
+                _remove(PHASE, namespace, monitor, other.value)
     slo = status.get("slo") or {}
     if slo.get("latencyP95Ms") is not None:
         LATENCY_P95.labels(namespace, monitor).set(float(slo["latencyP95Ms"]) / 1000)
@@ -93,11 +99,12 @@ def record(namespace: str, monitor: str, status: dict[str, Any], drift: dict[str
     with _lock:
         seen = _conditions.setdefault(key, set())
         for cond in status.get("conditions") or []:
+            CONDITION.labels(namespace, monitor, cond["type"], cond["status"]).set(1)
+            seen.add((cond["type"], cond["status"]))
             for value in ("True", "False", "Unknown"):
-                CONDITION.labels(namespace, monitor, cond["type"], value).set(
-                    1 if cond["status"] == value else 0
-                )
-                seen.add((cond["type"], value))
+                if value != cond["status"] and (cond["type"], value) in seen:
+                    _remove(CONDITION, namespace, monitor, cond["type"], value)
+                    seen.discard((cond["type"], value))
         if drift is not None:
             DRIFT_SHARE.labels(namespace, monitor).set(float(drift["drift_share"]))
             now = set()

@@ -41,6 +41,7 @@ class ActionState:
     healthySince: str | None = None
     rollbacks: list[str] = field(default_factory=list)  # times of rollbacks in the last 24 h
     lastRetrain: str | None = None
+    autoscaler: str | None = None  # the HPA this monitor created, if any
 
     @classmethod
     def read(cls, status: dict[str, Any]) -> ActionState:
@@ -50,6 +51,7 @@ class ActionState:
             healthySince=raw.get("healthySince"),
             rollbacks=[str(t) for t in raw.get("rollbacks") or []],
             lastRetrain=raw.get("lastRetrain"),
+            autoscaler=raw.get("autoscaler"),
         )
 
     def to_status(self) -> dict[str, Any]:
@@ -58,6 +60,7 @@ class ActionState:
             "healthySince": self.healthySince,
             "rollbacks": list(self.rollbacks),
             "lastRetrain": self.lastRetrain,
+            "autoscaler": self.autoscaler,
         }
 
 
