@@ -232,6 +232,20 @@ _PRED_KEYS = ("prediction", "predictions", "label", "class", "score", "output", 
 _PROB_KEYS = ("probabilities", "probability", "probas", "proba", "scores")
 
 
+_RESPONSE_PRED_KEYS = (
+    "predictions",
+    "prediction",
+    "outputs",
+    "output",
+    "result",
+    "results",
+    "scores",
+    "score",
+    "label",
+)
+_RESPONSE_PROB_KEYS = ("probabilities", "probability", "probas")
+
+
 def _is_probvec(value: Any) -> bool:
     if not isinstance(value, list) or len(value) < 2:
         return False
@@ -266,25 +280,15 @@ def _predictions(response: Any) -> tuple[list[Any], list[Any] | None]:
     """Predictions and probabilities of a v1, MLflow or generic JSON response."""
     probs: Any = None
     if isinstance(response, dict):
-        values = next(
-            (
-                response[k]
-                for k in (
-                    "predictions",
-                    "prediction",
-                    "outputs",
-                    "output",
-                    "result",
-                    "results",
-                    "scores",
-                    "score",
-                    "label",
-                )
-                if k in response
-            ),
-            None,
-        )
-        probs = next((response[k] for k in ("probabilities", "probability", "probas") if k in response), None)
+        values = None
+        for k in _RESPONSE_PRED_KEYS:  # a loop, not next(generator): this runs for every capture
+            if k in response:
+                values = response[k]
+                break
+        for k in _RESPONSE_PROB_KEYS:
+            if k in response:
+                probs = response[k]
+                break
         if values is None and probs is None:
             values = [response]
         elif values is None:

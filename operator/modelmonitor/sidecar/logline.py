@@ -19,11 +19,20 @@ from typing import Any
 from modelmonitor.sidecar import jsonfast
 from modelmonitor.sidecar.audit import AuditLog
 
+_second: tuple[int, str] = (0, "1970-01-01T00:00:00")  # the last whole second formatted (one tuple: atomic)
+
 
 def iso_time(ts: float) -> str:
     """RFC 3339 UTC time with milliseconds, e.g. ``2026-11-23T11:50:01.123Z``."""
+    global _second
     whole = int(ts)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((ts - whole) * 1000):03d}Z"
+    cached = _second
+    if cached[0] == whole:
+        prefix = cached[1]
+    else:  # strftime costs more than the rest: format each second once
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, prefix)
+    return f"{prefix}.{int((ts - whole) * 1000):03d}Z"
 
 
 def cap_payload(value: Any, max_bytes: int) -> Any:

@@ -116,6 +116,9 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.monotonic()
+        # Cork: a request's head and the body bytes of this chunk reach the model in one write.
+        cork = self.server.cork
+        cork.active = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -127,6 +130,8 @@ class ClientConnection(asyncio.Protocol):
                 )
             else:
                 self._reject(400, "bad_request", f"malformed HTTP request: {exc}")
+        finally:
+            cork.flush()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed = True
