@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from modelmonitor.sidecar.redact import Redactor
     from modelmonitor.sidecar.window import Window
 
-BATCH_ITEMS = 64  # records handled per loop turn
-FLUSH_SECONDS = 0.02  # records wait at most this long, so that a loop turn handles many at once
+BATCH_ITEMS = 256  # records handled per loop turn
+FLUSH_SECONDS = 0.1  # records wait at most this long, so that a loop turn handles many at once
 BATCH_SECONDS = 0.001  # and at most this long per loop turn, so a request waits at most ~1 ms behind capture
 QUEUE_BYTES = 64 * 1024 * 1024  # captured body bytes the queue may hold
 
