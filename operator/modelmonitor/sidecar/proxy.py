@@ -19,6 +19,7 @@ import httptools
 
 from modelmonitor.sidecar.exchange import Exchange
 from modelmonitor.sidecar.httpwire import error_response
+from modelmonitor.sidecar.upstream import CorkedWriter
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -86,11 +87,12 @@ class ProxyServer:
             conn.close()
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(CorkedWriter, asyncio.Protocol):
     """One client connection; parses requests and serves their exchanges one after the other."""
 
     def __init__(self, server: ProxyServer) -> None:
         self.server = server
+        self.cork = server.cork
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.queue: collections.deque[Exchange] = collections.deque()
@@ -193,22 +195,6 @@ class ClientConnection(asyncio.Protocol):
             self.current = None
 
     # called by exchanges ----------------------------------------------------------------------------
-    def write(self, data: bytes) -> None:
-        cork = self.server.cork
-        if cork.active:
-            if not self._out:
-                cork.dirty.append(self)
-            self._out.append(data)
-        elif self.transport is not None and not self.closed:
-            self.transport.write(data)
-
-    def flush(self) -> None:
-        out = self._out
-        if out:
-            self._out = []
-            if self.transport is not None and not self.closed:
-                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
-
     def exchange_done(self, ex: Exchange, close: bool) -> None:
         """The exchange at the head of the queue has sent its whole response."""
         if self.queue and self.queue[0] is ex:

@@ -41,6 +41,34 @@ class Cork:
                 conn.flush()
 
 
+class CorkedWriter:
+    """Writes that wait in ``_out`` while the cork is active, then go out as one ``transport.write``.
+
+    Shared by both sides of the proxy (the client connection and the model connection)."""
+
+    __slots__ = ()
+    cork: Cork
+    transport: asyncio.Transport | None
+    closed: bool
+    _out: list[bytes]
+
+    def write(self, data: bytes) -> None:
+        if self.cork.active:
+            if not self._out:
+                self.cork.dirty.append(self)
+            self._out.append(data)
+        elif self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def flush(self) -> None:
+        out = self._out
+        if out:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            if self.transport is not None and not self.closed:
+                self.transport.write(data)
+
+
 class ResponseSink(Protocol):
     """What an upstream connection reports to (implemented by the proxy's exchange)."""
 
@@ -52,7 +80,7 @@ class ResponseSink(Protocol):
     def upstream_resume_writing(self) -> None: ...
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection(CorkedWriter, asyncio.Protocol):
     """One connection to the model; owned by at most one exchange at a time."""
 
     __slots__ = (
@@ -147,21 +175,6 @@ class UpstreamConnection(asyncio.Protocol):
             self.owner.response_complete()
 
     # helpers ----------------------------------------------------------------------------------------
-    def write(self, data: bytes) -> None:
-        if self.cork.active:
-            if not self._out:
-                self.cork.dirty.append(self)
-            self._out.append(data)
-        elif self.transport is not None and not self.closed:
-            self.transport.write(data)
-
-    def flush(self) -> None:
-        out = self._out
-        if out:
-            self._out = []
-            if self.transport is not None and not self.closed:
-                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
-
     def keep_alive(self) -> bool:
         """True when the model allows another request on this connection."""
         return not self.closed and self.parser.should_keep_alive()
