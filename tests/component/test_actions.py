@@ -209,6 +209,16 @@ async def test_retrain_job_once_and_autoscaler_created_then_removed(
         return [o for (res, _ns, _n), o in cluster.objects.items() if res.plural == "jobs" and not o.deleted]
 
     await eventually(jobs, timeout=60, what="a retraining Job")
+
+    def hpas() -> list[Any]:
+        return [
+            o
+            for (res, _ns, _n), o in cluster.objects.items()
+            if res.plural == "horizontalpodautoscalers" and not o.deleted
+        ]
+
+    # The same evaluation creates the Job, then the HPA: wait for the second too.
+    await eventually(hpas, timeout=30, what="the HPA")
     hpa = await api.get("autoscaling/v2/horizontalpodautoscalers", "default", f"{NAME}-autoscale")
     assert hpa["spec"]["scaleTargetRef"]["name"] == NAME and hpa["spec"]["maxReplicas"] == 5
 
