@@ -94,7 +94,10 @@ def _default_of(model: type[Model], name: str) -> tuple[bool, Any]:
     if field.default_factory is not None:
         value = field.default_factory()  # type: ignore[call-arg]
         if isinstance(value, BaseModel):
-            return True, {}  # the API server fills the nested defaults itself
+            # The whole nested default, not ``{}``: the API server checks every CEL rule against each
+            # default as written, before it fills nested defaults in, so ``{}`` fails any rule that
+            # reads a field ("no such key").
+            return True, value.model_dump(mode="json", by_alias=True, exclude_none=True)
         return True, copy.deepcopy(value)
     if field.is_required() or field.default is None:
         return False, None

@@ -42,7 +42,10 @@ def _bounds(node: dict[str, Any]) -> str:
 
 def _rows(node: dict[str, Any], path: str, required: bool) -> list[str]:
     rows = []
-    default = json.dumps(node["default"]) if "default" in node else ("required" if required else "—")
+    if "default" in node and node.get("type") == "object" and "properties" in node:
+        default = "its fields' defaults"  # the CRD spells them out; the rows below list them
+    else:
+        default = json.dumps(node["default"]) if "default" in node else ("required" if required else "—")
     desc = str(node.get("description", "")).replace("|", "\\|")
     rows.append(f"| `{path}` | {_type(node)} | {default} | {_bounds(node)} | {desc} |")
     target = node.get("items", {}) if node.get("type") == "array" else node

@@ -119,3 +119,30 @@ def _all_models() -> list[type[Model]]:
         for obj in vars(spec_module).values()
         if isinstance(obj, type) and issubclass(obj, Model) and obj is not Model
     ]
+
+
+def _defaults_with_rules(node: dict[str, Any], path: str = "spec") -> list[tuple[str, Any, dict[str, str]]]:
+    """(path, default as written, rule) for every rule on a schema node that carries a default."""
+    found = []
+    if "default" in node:
+        found += [(path, node["default"], rule) for rule in node.get("x-kubernetes-validations") or []]
+    for name, sub in (node.get("properties") or {}).items():
+        found += _defaults_with_rules(sub, f"{path}.{name}")
+    if "items" in node:
+        found += _defaults_with_rules(node["items"], f"{path}[]")
+    return found
+
+
+def test_every_rule_holds_on_the_default_as_written_in_the_crd() -> None:
+    """The API server evaluates each rule against each ``default`` as written, before it fills nested
+    defaults in; one failing (or erroring, e.g. "no such key") rule makes the whole CRD invalid."""
+    crd = yaml.safe_load((ROOT / "crds" / "modelmonitor.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    checked = _defaults_with_rules(schema)
+    assert {"spec.sidecar", "spec.drift.reference"} <= {path for path, _, _ in checked}
+    for path, default, rule in checked:
+        program = ENV.program(ENV.compile(rule["rule"]))
+        result = program.evaluate({"self": celpy.json_to_cel(default)})
+        assert result is True or (isinstance(result, celpy.celtypes.BoolType) and bool(result)), (
+            f"{path}: rule {rule['rule']!r} does not hold on its default {default!r}: {result!r}"
+        )
