@@ -140,10 +140,11 @@ async def start_operator(
     async def start(*extra: str, env: dict[str, str] | None = None) -> OperatorProcess:
         config = kubeconfig(cluster.api.base)
         log = tmp_path / f"operator-{len(started)}.log"
-        health = free_port()
+        health, metrics_port = free_port(), free_port()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "modelmonitor.cli", "run", "--standalone", "--tick", "1s",
-            "--log-format", "plain", "--liveness", f"http://127.0.0.1:{health}/healthz", *extra,
+            "--log-format", "plain", "--liveness", f"http://127.0.0.1:{health}/healthz",
+            "--metrics", f"127.0.0.1:{metrics_port}", *extra,
             env={**os.environ, "KUBECONFIG": str(config), "PYTHONUNBUFFERED": "1", **(env or {})},
             stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
+import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from modelmonitor.operator.settings import ENV_PREFIX
 
@@ -30,6 +33,12 @@ def register(subparsers: Any) -> None:
     )
     run.add_argument("--standalone", action="store_true", help="no peering with other replicas")
     run.add_argument("--peering", help="peering object name when running several replicas")
+    run.add_argument(
+        "--priority",
+        type=int,
+        help="peering priority: the live replica with the highest one works, the others stand by "
+        "(default: random at start, so that no two replicas tie) [env MODELMONITOR_PRIORITY]",
+    )
     run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
     run.add_argument("--log-format", choices=["json", "plain", "full"], default="json")
     run.add_argument("-v", "--verbose", action="store_true")
@@ -46,6 +55,7 @@ def run_operator(args: argparse.Namespace) -> int:
         "WORKERS": str(args.workers) if args.workers else None,
         "STANDALONE": "true" if args.standalone else None,
         "PEERING": args.peering,
+        "PRIORITY": str(args.priority) if args.priority is not None else None,
         "METRICS": args.metrics,
         "RUNBOOK_BASE_URL": args.runbook_base_url,
     }
@@ -53,12 +63,27 @@ def run_operator(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[ENV_PREFIX + key] = value
 
+    problem = _credentials_problem() or _port_problem("--liveness", _liveness_address(args.liveness))
+    if problem:
+        print(f"modelmonitor run: {problem}", file=sys.stderr)
+        return 2
+
     import kopf
 
     import modelmonitor.operator.handlers as handlers  # registers the handlers with the settings above
+    from modelmonitor.operator import metrics
 
-    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
     settings = handlers.SETTINGS
+    try:
+        metrics.serve(settings.metrics_address)
+    except (OSError, ValueError) as exc:
+        print(
+            f"modelmonitor run: cannot serve /metrics on {settings.metrics_address}: {exc} "
+            "(choose another with --metrics HOST:PORT, or --metrics '' for none)",
+            file=sys.stderr,
+        )
+        return 2
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
     kopf.run(
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
@@ -66,3 +91,35 @@ def run_operator(args: argparse.Namespace) -> int:
         liveness_endpoint=args.liveness or None,
     )
     return 0
+
+
+def _credentials_problem() -> str | None:
+    """Why no Kubernetes credentials can be loaded, in one line; None when they can."""
+    from modelmonitor.adapters.kubernetes import CredentialsError, load_credentials
+
+    try:
+        load_credentials()
+    except CredentialsError as exc:
+        return str(exc)
+    return None
+
+
+def _liveness_address(url: str | None) -> str:
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.hostname or '0.0.0.0'}:{parts.port or 80}"
+
+
+def _port_problem(flag: str, address: str) -> str | None:
+    """A clear line when ``host:port`` cannot be bound (taken, or not an address of this host)."""
+    if not address:
+        return None
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host or "0.0.0.0", int(port)))
+    except (OSError, ValueError) as exc:
+        return f"cannot listen on {address} ({flag}): {exc}; choose another with {flag}"
+    return None

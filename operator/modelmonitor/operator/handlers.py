@@ -69,13 +69,14 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.peering.standalone = SETTINGS.standalone
     settings.peering.name = SETTINGS.peering
     settings.peering.mandatory = False
+    settings.peering.priority = SETTINGS.priority
     reconciler()
-    metrics.serve(SETTINGS.metrics_address)
     logger.info(
-        "ModelMonitor operator configured: namespaces=%s prometheus=%s tick=%ss",
+        "ModelMonitor operator configured: namespaces=%s prometheus=%s tick=%ss peering=%s",
         ",".join(SETTINGS.namespaces) or "all",
         SETTINGS.prometheus_url or "(per monitor)",
         SETTINGS.tick_seconds,
+        "standalone" if SETTINGS.standalone else f"{SETTINGS.peering} priority {SETTINGS.priority}",
     )
 
 

@@ -7,6 +7,7 @@ into the environment before it imports the handlers; everything else reads this 
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 
 from modelmonitor.api.durations import parse_duration
@@ -37,6 +38,9 @@ class OperatorSettings:
     """Where alerts' runbook links point: <base>/<Condition>.md."""
     standalone: bool = False
     peering: str = "modelmonitor"
+    priority: int = 0
+    """Kopf peering priority. Replicas of equal priority all pause (Kopf's rule), so each replica
+    draws its own at start unless one is given."""
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -52,4 +56,5 @@ class OperatorSettings:
             runbook_base_url=_env("RUNBOOK_BASE_URL", cls.runbook_base_url),
             standalone=_env("STANDALONE", "false").lower() in ("1", "true", "yes"),
             peering=_env("PEERING", "modelmonitor"),
+            priority=int(_env("PRIORITY") or secrets.randbelow(2**31 - 1) + 1),
         )
