@@ -1,0 +1,212 @@
+"""The cluster tier: a real kube-apiserver + kube-controller-manager (v1.36) and etcd on 127.0.0.1.
+
+- ``k8s`` (session): the control plane started by ``tests/cluster/k8s/up.sh`` on free ports, with a
+  cluster-admin kubeconfig, ``kubectl()`` and ``api`` (the kubernetes client). The binaries come from
+  ``$KUBEBUILDER_ASSETS`` (the envtest convention), else ``.tools/k8s`` (``make k8s-assets`` unpacks
+  them there from ``../shared/k8s/bin``); when neither holds them the tier fails saying how to get
+  them. It never skips.
+- ``namespace``: a fresh namespace per test, deleted after it.
+- ``release`` (session): the Helm chart installed as a user would (``helm upgrade --install``).
+- ``operator_kubeconfig`` (session): a kubeconfig holding a TokenRequest token of the chart's own
+  ServiceAccount, so a process using it has exactly the chart's RBAC.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers.processes import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+UP = ROOT / "tests" / "cluster" / "k8s" / "up.sh"
+DOWN = ROOT / "tests" / "cluster" / "k8s" / "down.sh"
+CHART = ROOT / "charts" / "modelmonitor"
+RELEASE = "modelmonitor"
+RELEASE_NAMESPACE = "modelmonitor-system"
+SERVICE_ACCOUNT = "modelmonitor"  # the chart's fullname for release "modelmonitor"
+
+pytestmark = pytest.mark.cluster
+
+
+def tool(name: str) -> str:
+    """helm and kubectl: the binaries `make setup` unpacks into .tools/bin, else the PATH's."""
+    local = ROOT / ".tools" / "bin" / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is missing: `make setup` unpacks it into .tools/bin")
+    return found
+
+
+def assets() -> Path:
+    env = os.environ.get("KUBEBUILDER_ASSETS")
+    candidates = [Path(env)] if env else []
+    candidates.append(ROOT / ".tools" / "k8s")
+    for folder in candidates:
+        if (folder / "kube-apiserver").exists() and (folder / "kube-controller-manager").exists():
+            return folder
+    pytest.fail(
+        "no Kubernetes v1.36 binaries for the cluster tests: set KUBEBUILDER_ASSETS to a folder holding "
+        "kube-apiserver and kube-controller-manager (setup-envtest use -p path 1.36.x), or run "
+        "`make k8s-assets`, which unpacks them from ../shared/k8s/bin"
+    )
+
+
+@dataclass
+class K8s:
+    kubeconfig: Path
+    server: str
+    ca: Path
+    token: str
+    state: Path
+    env: dict[str, str]
+
+    def kubectl(self, *args: str, kubeconfig: Path | None = None, check: bool = True,
+                stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        done = subprocess.run(
+            [tool("kubectl"), "--kubeconfig", str(kubeconfig or self.kubeconfig), *args],
+            input=stdin, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} -> {done.returncode}:\n{done.stderr}")
+        return done
+
+    def get(self, *args: str) -> Any:
+        return json.loads(self.kubectl("get", "-o", "json", *args).stdout)
+
+    def apply(self, obj: dict[str, Any] | list[dict[str, Any]], namespace: str | None = None) -> None:
+        docs = obj if isinstance(obj, list) else [obj]
+        ns = ["-n", namespace] if namespace else []
+        self.kubectl("apply", *ns, "-f", "-", stdin=yaml.safe_dump_all(docs))
+
+    def helm(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [tool("helm"), "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True, text=True, timeout=timeout, env={**os.environ, **self.env},
+        )  # fmt: skip
+        if check and done.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} -> {done.returncode}:\n{done.stderr}")
+        return done
+
+    def kubeconfig_for_token(self, token: str, path: Path) -> Path:
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        config["users"][0]["user"] = {"token": token}
+        config["users"][0]["name"] = "token"
+        config["contexts"][0]["context"]["user"] = "token"
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
+    def wait_for(
+        self, probe: Any, *, timeout: float = 60, interval: float = 0.2, what: str = "condition"
+    ) -> Any:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while True:
+            try:
+                value = probe()
+            except (AssertionError, KeyError, IndexError, TypeError) as exc:
+                value, last = None, exc
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+            time.sleep(interval)
+
+
+@contextlib.contextmanager
+def control_plane(*, controller_manager: bool = True) -> Iterator[K8s]:
+    """Start etcd + kube-apiserver (+ kube-controller-manager) on free ports; stop and wipe after."""
+    folder = assets()
+    state = Path(tempfile.mkdtemp(prefix="modelmonitor-k8s-"))
+    ports = {"API_PORT": free_port(), "ETCD_PORT": free_port(), "ETCD_PEER_PORT": free_port()}
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in ports.items()},
+        "K8S_STATE": str(state),
+        "KUBEBUILDER_ASSETS": str(folder),
+        "NO_KCM": "0" if controller_manager else "1",
+    }
+    started = subprocess.run(["bash", str(UP)], env=env, capture_output=True, text=True, timeout=120)
+    try:
+        if started.returncode != 0:
+            pytest.fail(f"the Kubernetes control plane did not start:\n{started.stderr[-3000:]}")
+        kubeconfig = Path(started.stdout.strip().splitlines()[-1])
+        config = yaml.safe_load(kubeconfig.read_text())
+        helm_home = state / "helm"
+        yield K8s(
+            kubeconfig=kubeconfig,
+            server=config["clusters"][0]["cluster"]["server"],
+            ca=Path(config["clusters"][0]["cluster"]["certificate-authority"]),
+            token=config["users"][0]["user"]["token"],
+            state=state,
+            env={f"HELM_{k}_HOME": str(helm_home / k.lower()) for k in ("CACHE", "CONFIG", "DATA")},
+        )
+    finally:
+        subprocess.run(["bash", str(DOWN)], env=env, capture_output=True, timeout=60)
+        shutil.rmtree(f"/dev/shm/modelmonitor-etcd-{ports['ETCD_PORT']}", ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def k8s() -> Iterator[K8s]:
+    """The shared cluster, with controllers: Deployments make ReplicaSets make Pods."""
+    with control_plane() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def bare_api() -> Iterator[K8s]:
+    """A fresh, empty API server of one test's own (no controllers; about 3 s to start)."""
+    with control_plane(controller_manager=False) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def namespace(k8s: K8s, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + f"-{os.getpid() % 1000}"
+    name = "".join(c for c in name if c.isalnum() or c == "-")[:60].strip("-")
+    k8s.kubectl("create", "namespace", name)
+    # The ServiceAccount controller creates `default`; Pods need it to be admitted.
+    k8s.wait_for(lambda: k8s.kubectl("-n", name, "get", "sa", "default", check=False).returncode == 0,
+                 what=f"ServiceAccount {name}/default")  # fmt: skip
+    yield name
+    k8s.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def release(k8s: K8s) -> dict[str, Any]:
+    """The chart, installed as the README says (two replicas: peering, its CRDs and RBAC, included)."""
+    k8s.helm(
+        "upgrade", "--install", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "--create-namespace",
+        "--set", "replicaCount=2",
+    )  # fmt: skip
+    k8s.kubectl(
+        "wait", "--for", "condition=Established", "crd/modelmonitors.modelmonitor.io", "--timeout=60s"
+    )
+    manifest = k8s.helm("get", "manifest", RELEASE, "--namespace", RELEASE_NAMESPACE).stdout
+    return {f"{d['kind']}/{d['metadata']['name']}": d for d in yaml.safe_load_all(manifest) if d}
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(k8s: K8s, release: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Credentials of the chart's ServiceAccount (TokenRequest API): the operator gets only the chart's RBAC."""
+    token = k8s.kubectl(
+        "-n", RELEASE_NAMESPACE, "create", "token", SERVICE_ACCOUNT, "--duration", "4h"
+    ).stdout.strip()  # fmt: skip
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["sub"] == f"system:serviceaccount:{RELEASE_NAMESPACE}:{SERVICE_ACCOUNT}"
+    return k8s.kubeconfig_for_token(token, tmp_path_factory.mktemp("operator") / "kubeconfig")
