@@ -129,15 +129,27 @@ async def play_kubelet(stack: Stack) -> None:
 
     await eventually(injected, timeout=60, what="injection")
     await complete_rollout(api, NAME)
+    # The Deployment controller's part: a ReplicaSet it controls, which controls the Pod (the
+    # operator reads the pods of the Deployment's own ReplicaSets only).
+    dep = await api.get("apps/v1/deployments", NS, NAME)
+    labels = {"app": NAME, "pod-template-hash": "5d4f8b7c9"}
+    rs = await api.create("apps/v1/replicasets", NS, {
+        "metadata": {"name": f"{NAME}-5d4f8b7c9", "labels": labels, "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": NAME, "uid": dep["metadata"]["uid"],
+             "controller": True}]},
+        "spec": {"template": dep["spec"]["template"]},
+    })  # fmt: skip
     await api.create(
         "v1/pods",
         NS,
         {
-            "metadata": {"name": f"{NAME}-5d4f8b7c9-x2x7q", "labels": {"app": NAME}},
+            "metadata": {"name": f"{NAME}-5d4f8b7c9-x2x7q", "labels": labels, "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs["metadata"]["name"],
+                 "uid": rs["metadata"]["uid"], "controller": True}]},
             "spec": {"containers": [{"name": "model"}, {"name": "modelmonitor-sidecar"}]},
             "status": {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]},
         },
-    )
+    )  # fmt: skip
 
 
 async def wait_for(api: Any, what: str, test: Any, timeout: float = 90) -> dict[str, Any]:

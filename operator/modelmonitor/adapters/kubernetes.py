@@ -15,6 +15,8 @@ from typing import Any
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from modelmonitor.workload.selection import labels_of, render_selector, selector_matches
+
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 FIELD_MANAGER = "modelmonitor"
@@ -60,12 +62,15 @@ class KubernetesPort:
         """The Deployment, or None when it does not exist."""
         return _read(lambda: self._apps.read_namespaced_deployment(name, namespace, _preload_content=False))
 
-    def list_pods(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
-        """Pods whose labels include ``match_labels`` (the selector is also applied here, not only server-side)."""
-        selector = ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
-        response = self._core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False)
+    def list_pods(self, namespace: str, selector: dict[str, Any]) -> list[dict[str, Any]]:
+        """Pods a LabelSelector (``matchLabels`` and ``matchExpressions``) selects; applied here too,
+        not only server-side. Overlapping selectors match other Deployments' pods as well: see
+        ``workload.selection.owned_pods``."""
+        response = self._core.list_namespaced_pod(
+            namespace, label_selector=render_selector(selector), _preload_content=False
+        )
         items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
-        return [p for p in items if _has_labels(p, match_labels)]
+        return [p for p in items if selector_matches(selector, labels_of(p))]
 
     def list_services(self, namespace: str) -> list[dict[str, Any]]:
         response = self._core.list_namespaced_service(namespace, _preload_content=False)
@@ -104,14 +109,13 @@ class KubernetesPort:
             field_manager=FIELD_MANAGER,
         )
 
-    def list_replicasets(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
-        """ReplicaSets whose labels include ``match_labels`` (filtered here too)."""
-        selector = ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
+    def list_replicasets(self, namespace: str, selector: dict[str, Any]) -> list[dict[str, Any]]:
+        """ReplicaSets a LabelSelector selects (filtered here too); see ``list_pods``."""
         response = self._apps.list_namespaced_replica_set(
-            namespace, label_selector=selector, _preload_content=False
+            namespace, label_selector=render_selector(selector), _preload_content=False
         )
         items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
-        return [rs for rs in items if _has_labels(rs, match_labels)]
+        return [rs for rs in items if selector_matches(selector, labels_of(rs))]
 
     def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
         """One key of a Secret, decoded; None when the Secret or the key is missing."""

@@ -144,7 +144,7 @@ class Actor:
         self, namespace: str, deployment: dict[str, Any], decision: policy.Decision
     ) -> tuple[str, str]:
         known = decision.target or {}
-        selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = (deployment.get("spec") or {}).get("selector") or {}
         try:
             replicasets = self.kube.list_replicasets(namespace, selector)
             rs = find_revision(replicasets, deployment, str(known.get("podTemplateHash")))

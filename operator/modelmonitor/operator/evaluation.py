@@ -39,6 +39,7 @@ from modelmonitor.workload.injection import (
     template_hash,
 )
 from modelmonitor.workload.routing import plan_route, plan_unroute, selects
+from modelmonitor.workload.selection import owned_pods, owned_replicasets
 
 log = logging.getLogger(__name__)
 
@@ -314,8 +315,11 @@ class Reconciler:
             parse_duration(spec.window.maxAge), max((req.now - started).total_seconds(), MIN_LOOKBACK)
         )
         obs = Observations(lookback_seconds=round(lookback))
-        self._gather_prometheus(spec, req, deployment, obs, out)
-        self._gather_drift(spec, req, deployment, injected, started, obs, out)
+        # Selectors overlap (a challenger's pods match its champion's selector): ownership decides.
+        selector = (deployment.get("spec") or {}).get("selector") or {}
+        replicasets = owned_replicasets(self.kube.list_replicasets(req.namespace, selector), deployment)
+        self._gather_prometheus(spec, req, deployment, replicasets, obs, out)
+        self._gather_drift(spec, req, deployment, replicasets, injected, started, obs, out)
 
         verdicts = [judge_slos(spec, obs)]
         previous = {c.get("name"): int(c.get("failures") or 0) for c in req.status.get("checks") or []}
@@ -333,6 +337,7 @@ class Reconciler:
         spec: ModelMonitorSpec,
         req: Request,
         deployment: dict[str, Any],
+        replicasets: list[dict[str, Any]],
         obs: Observations,
         out: Outcome,
     ) -> None:
@@ -372,8 +377,9 @@ class Reconciler:
                 out.failures.append("prometheus")
 
     def _gather_drift(
-        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], injected: Verdict,
-        started: datetime.datetime, obs: Observations, out: Outcome,
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any],
+        replicasets: list[dict[str, Any]], injected: Verdict, started: datetime.datetime,
+        obs: Observations, out: Outcome,
     ) -> None:  # fmt: skip
         if injected.status != "True":
             obs.drift_reason = (
@@ -381,9 +387,9 @@ class Reconciler:
                 f"no captured traffic: {injected.message}",
             )
             return
-        selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = (deployment.get("spec") or {}).get("selector") or {}
         endpoints = {}
-        for pod in self.kube.list_pods(req.namespace, selector):
+        for pod in owned_pods(self.kube.list_pods(req.namespace, selector), replicasets, deployment):
             ip = (pod.get("status") or {}).get("podIP")
             running = any(
                 c.get("name") == SIDECAR_NAME for c in (pod.get("spec") or {}).get("containers") or []

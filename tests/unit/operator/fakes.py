@@ -1,0 +1,142 @@
+"""A Kubernetes port in memory, for unit tests of the reconciler: objects in, calls recorded.
+
+Like kmock, it ignores label selectors (it records them): what the reconciler keeps of a list is
+its own filtering. JSON patches are applied with RFC 6902 semantics, ``test`` ops included.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import itertools
+from typing import Any
+
+import jsonpatch
+
+from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.operator.evaluation import Reconciler, Request
+from modelmonitor.operator.settings import OperatorSettings
+from modelmonitor.workload.injection import plan_injection
+
+T0 = datetime.datetime(2026, 11, 23, 12, 0, 0, tzinfo=datetime.UTC)
+IMAGE = "ghcr.io/modelmonitor/modelmonitor:0.1.0"
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.deployments: dict[str, dict[str, Any]] = {}
+        self.replicasets: list[dict[str, Any]] = []
+        self.pods: list[dict[str, Any]] = []
+        self.services: dict[str, dict[str, Any]] = {}
+        self.jobs: list[dict[str, Any]] = []
+        self.calls: list[tuple[str, Any]] = []
+        self.created_jobs: list[dict[str, Any]] = []
+        self._names = itertools.count(1)
+
+    def _call(self, name: str, arg: Any = None) -> None:
+        self.calls.append((name, copy.deepcopy(arg)))
+
+    def count(self, name: str) -> int:
+        return sum(1 for n, _ in self.calls if n == name)
+
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._call("get_deployment", name)
+        found = self.deployments.get(name)
+        return copy.deepcopy(found) if found else None
+
+    def list_replicasets(self, namespace: str, selector: dict[str, Any]) -> list[dict[str, Any]]:
+        self._call("list_replicasets", selector)
+        return copy.deepcopy(self.replicasets)
+
+    def list_pods(self, namespace: str, selector: dict[str, Any]) -> list[dict[str, Any]]:
+        self._call("list_pods", selector)
+        return copy.deepcopy(self.pods)
+
+    def list_services(self, namespace: str) -> list[dict[str, Any]]:
+        self._call("list_services")
+        return copy.deepcopy(list(self.services.values()))
+
+    def json_patch_deployment(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+        self._call("json_patch_deployment", ops)
+        self.deployments[name] = jsonpatch.apply_patch(self.deployments[name], ops)
+
+    def json_patch_service(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+        self._call("json_patch_service", ops)
+        self.services[name] = jsonpatch.apply_patch(self.services[name], ops)
+
+    def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._call("get_configmap", name)
+        return None
+
+    def list_jobs(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
+        self._call("list_jobs", match_labels)
+        return copy.deepcopy(self.jobs)
+
+    def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._call("create_job", body)
+        job = copy.deepcopy(body)
+        job["metadata"]["name"] = job["metadata"].pop("generateName", "job-") + str(next(self._names))
+        self.created_jobs.append(job)
+        self.jobs.append(job)
+        return copy.deepcopy(job)
+
+    def get_hpa(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._call("get_hpa", name)
+        return None
+
+    def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        self._call("get_secret_value", name)
+        return None
+
+
+def settings(**fields: Any) -> OperatorSettings:
+    return OperatorSettings(**{"tick_seconds": 10.0, "retry_seconds": 30.0, "sidecar_image": IMAGE, **fields})
+
+
+def reconciler(kube: FakeKube, **fields: Any) -> Reconciler:
+    return Reconciler(kube, settings(**fields))  # type: ignore[arg-type]
+
+
+def monitor_spec(**fields: Any) -> dict[str, Any]:
+    return {"target": {"deployment": "x", "port": 8080}, "interval": "60s", **fields}
+
+
+def deployment(name: str = "x", uid: str = "dep-x", labels: dict[str, str] | None = None,
+               selector: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    labels = labels or {"app": "x"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "ns", "uid": uid, "generation": 1, "resourceVersion": "1"},
+        "spec": {
+            "replicas": 1,
+            "selector": selector or {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {"containers": [{"name": "model", "image": "m:1",
+                                         "ports": [{"name": "http", "containerPort": 8080}]}]},
+            },
+        },
+        "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1,
+                   "readyReplicas": 1},
+    }  # fmt: skip
+
+
+def injected(dep: dict[str, Any], spec: dict[str, Any], monitor: str = "x") -> dict[str, Any]:
+    """The Deployment with the sidecar in, its rollout complete (what the controller would show)."""
+    parsed = ModelMonitorSpec.model_validate(spec)
+    out: dict[str, Any] = jsonpatch.apply_patch(
+        dep, plan_injection(dep, parsed, monitor=monitor, image=IMAGE)
+    )
+    out["metadata"]["generation"] = out["status"]["observedGeneration"] = 2
+    return out
+
+
+def request(spec: dict[str, Any], now: datetime.datetime = T0, status: dict[str, Any] | None = None,
+            generation: int = 1) -> Request:  # fmt: skip
+    return Request(namespace="ns", name="x", uid="mon-uid", generation=generation, spec=spec,
+                   status=dict(status or {}), now=now)  # fmt: skip
+
+
+def condition(patch: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in patch.get("conditions") or [] if c["type"] == kind), {})
