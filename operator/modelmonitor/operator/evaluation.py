@@ -39,7 +39,7 @@ from modelmonitor.workload.injection import (
     template_hash,
 )
 from modelmonitor.workload.routing import plan_route, plan_unroute, selects
-from modelmonitor.workload.selection import owned_pods, owned_replicasets
+from modelmonitor.workload.selection import owned_pods, owned_replicasets, template_hashes
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,8 @@ class Reconciler:
             return
         prom = prometheus_port(url, parse_duration(spec.prometheus.timeout), self.settings.workers)
         model = model_container(deployment, spec)
-        sel = Selector(req.namespace, spec.target.deployment, str(model.get("name")))
+        hashes = tuple(template_hashes(replicasets, deployment))
+        sel = Selector(req.namespace, spec.target.deployment, str(model.get("name")), hashes)
         try:
             for name, promql in slo_queries(sel, obs.lookback_seconds).items():
                 obs.slo[name] = prom.query(promql)

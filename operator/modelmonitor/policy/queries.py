@@ -1,7 +1,10 @@
 """PromQL for a monitor's figures: latency quantiles, error rate, throughput, CPU, memory, GPU.
 
 Sidecar series carry ``model`` (the Deployment's name) and the scrape's ``namespace`` label; cAdvisor
-and DCGM series are matched by namespace, pod name prefix and container. Pure strings.
+and DCGM series are matched by namespace, pod name and container. A Deployment's pods are named
+``<deployment>-<pod-template-hash>-<suffix>``, so the pod regex names the template hashes of the
+Deployment's own ReplicaSets: a prefix alone would match ``credit-db-0`` for Deployment ``credit``.
+Pure strings.
 """
 
 from __future__ import annotations
@@ -11,8 +14,21 @@ from dataclasses import dataclass
 SIDECAR = "modelmonitor_sidecar"
 
 
+# The characters of generated names: the ReplicaSet's pod-template-hash and the pod's suffix
+# (Kubernetes' rand.SafeEncodeString: no vowels, no 0, 1 or 3, so no words and no ordinals).
+_SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
+_PREFIX_MAX = 58  # a generated name is its generateName cut to 58 characters, plus 5 random ones
+_RE2_SPECIAL = set("\\.+*?()|[]{}^$")
+
+
 def _esc(value: str) -> str:
+    """``value`` inside a PromQL double-quoted string."""
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def re2_escape(value: str) -> str:
+    """``value`` as a literal in an RE2 regex (PromQL's ``=~``): metacharacters such as ``.`` escaped."""
+    return "".join("\\" + ch if ch in _RE2_SPECIAL else ch for ch in value)
 
 
 @dataclass(frozen=True)
@@ -20,15 +36,29 @@ class Selector:
     namespace: str
     deployment: str
     container: str
+    hashes: tuple[str, ...] = ()
+    """The pod-template-hash labels of the Deployment's own ReplicaSets (empty when none is known)."""
 
     @property
     def sidecar(self) -> str:
         return f'namespace="{_esc(self.namespace)}",model="{_esc(self.deployment)}"'
 
     @property
+    def pod_regex(self) -> str:
+        """The RE2 regex of this Deployment's pod names (PromQL anchors it at both ends)."""
+        name = re2_escape(self.deployment)
+        if not self.hashes:
+            return f"{name}-{_SAFE}{{1,10}}-{_SAFE}{{5}}"
+        hashes = sorted(set(self.hashes))
+        if all(len(f"{self.deployment}-{h}-") <= _PREFIX_MAX for h in hashes):
+            return f"{name}-({'|'.join(re2_escape(h) for h in hashes)})-{_SAFE}{{5}}"
+        # Long names: the API server cuts a generateName prefix to 58 characters.
+        prefixes = sorted({f"{self.deployment}-{h}-"[:_PREFIX_MAX] for h in hashes})
+        return f"({'|'.join(re2_escape(p) for p in prefixes)}){_SAFE}{{5}}"
+
+    @property
     def pods(self) -> str:
-        # Pods of a Deployment are named <deployment>-<template hash>-<suffix>.
-        return f'namespace="{_esc(self.namespace)}",pod=~"{_esc(self.deployment)}-[a-z0-9]+-[a-z0-9]+"'
+        return f'namespace="{_esc(self.namespace)}",pod=~"{_esc(self.pod_regex)}"'
 
     @property
     def container_sel(self) -> str:
