@@ -178,6 +178,16 @@ class RetrainStatus(Model):
     outcome: str | None = Field(default=None, description="Running, Succeeded or Failed.")
 
 
+class RetryStatus(Model):
+    """An evaluation that failed (the API server refused a call, or the operator itself failed): when
+    the next attempt is due. Cleared by the next evaluation that succeeds."""
+
+    reason: str = Field(description="Why the last attempt failed (e.g. Forbidden, Conflict, APIServerError).")
+    failures: int = Field(default=1, ge=1, description="Consecutive failed attempts.")
+    since: str = Field(description="When the first of them failed (RFC 3339).")
+    nextAttempt: str = Field(description="When the next attempt is due (RFC 3339); doubles up to a cap.")
+
+
 class ModelMonitorStatus(Model):
     observedGeneration: int | None = None
     phase: Phase | None = None
@@ -198,6 +208,7 @@ class ModelMonitorStatus(Model):
     )
     actionState: ActionStateStatus | None = None
     retrain: RetrainStatus | None = None
+    retry: RetryStatus | None = None
 
 
 def set_condition(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,14 +19,16 @@ from kubernetes.client.exceptions import ApiException
 from modelmonitor.adapters.kubernetes import KubernetesPort, load_credentials
 from modelmonitor.api import crd as crd_api
 from modelmonitor.api.durations import parse_duration
-from modelmonitor.operator import metrics
+from modelmonitor.operator import metrics, serial
 from modelmonitor.operator.evaluation import Reconciler, Request, due
 from modelmonitor.operator.settings import OperatorSettings
+from modelmonitor.policy import retry
 
 SETTINGS = OperatorSettings.from_env()
 PREFIX = "modelmonitor.io"
 RESOURCE = (crd_api.GROUP, crd_api.VERSION, crd_api.PLURAL)
 
+RETRY_CAP_SECONDS = 300.0  # a failing monitor is tried at least every 5 minutes
 EXECUTOR = ThreadPoolExecutor(max_workers=SETTINGS.workers, thread_name_prefix="evaluate")
 _reconciler: Reconciler | None = None
 
@@ -123,20 +126,30 @@ async def evaluate(
     # Cheap checks first, in the event loop: most ticks of most monitors end here, with no API call.
     if settled(spec, status) and not due(interval_of(req.spec), req):
         return
+    if retry.backing_off(req.status, now=req.now, generation=req.generation):
+        return
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
-        outcome = await loop.run_in_executor(EXECUTOR, reconciler().reconcile, req)
+        outcome = await loop.run_in_executor(EXECUTOR, serial.run, uid, reconciler().reconcile, req)
+    except serial.Retired:
+        return  # deleted meanwhile: the cleanup has run, nothing may be put back
     except ApiException as exc:
         metrics.FAILURES.labels("kubernetes").inc()
         metrics.EVALUATIONS.labels("error").inc()
-        logger.warning("Kubernetes API error, retrying next tick: %s %s", exc.status, exc.reason)
+        logger.warning("Kubernetes API error: %s %s", exc.status, exc.reason)
+        _failed(req, body, patch, retry.reason_for(exc.status), f"the Kubernetes API answered "
+                f"{exc.status} {exc.reason}: {api_message(exc)}")  # fmt: skip
         return
-    except Exception:
+    except Exception as exc:
         metrics.FAILURES.labels("internal").inc()
         metrics.EVALUATIONS.labels("error").inc()
-        logger.exception("Evaluation failed; retrying next tick")
+        logger.exception("Evaluation failed")
+        _failed(req, body, patch, "InternalError",
+                f"the evaluation failed with {type(exc).__name__} (the operator log has the details)")  # fmt: skip
         return
+    if req.status.get("retry"):
+        patch.status["retry"] = None  # recovered: a merge patch with null removes the field
     if outcome.evaluated:
         metrics.DURATION.observe(loop.time() - started)
         phase = outcome.status_patch.get("phase")
@@ -163,10 +176,32 @@ async def evaluate(
         )
 
 
+def _failed(req: Request, body: Any, patch: kopf.Patch, reason: str, message: str) -> None:
+    """Say in status why the evaluation failed and when it is tried again; an Event the first time."""
+    failure = retry.after_failure(
+        req.status, reason=reason, message=message, now=req.now, generation=req.generation,
+        base_seconds=SETTINGS.tick_seconds, cap_seconds=max(SETTINGS.tick_seconds, RETRY_CAP_SECONDS),
+    )  # fmt: skip
+    patch.status.update(failure.status_patch)
+    if failure.announce:
+        kopf.event(body, type="Warning", reason=reason, message=f"{message}; retrying with backoff"[:1024])
+
+
+def api_message(exc: ApiException) -> str:
+    """The API server's own message of a failed call (it names the verb, resource and identity)."""
+    try:
+        text = str(json.loads(exc.body or "{}").get("message") or "")
+    except (ValueError, AttributeError):
+        text = ""
+    return (text or str(exc.reason or ""))[:500]
+
+
 @kopf.on.delete(*RESOURCE, id="cleanup")
-async def cleanup(spec: Any, namespace: str, name: str, logger: logging.Logger, **_: Any) -> None:
+async def cleanup(spec: Any, namespace: str, name: str, uid: str, logger: logging.Logger, **_: Any) -> None:
     """Restore the Services, then take the sidecar out: exactly what was added, nothing else."""
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(EXECUTOR, reconciler().cleanup, namespace, name, dict(spec or {}))
+    await loop.run_in_executor(
+        EXECUTOR, serial.retire, uid, reconciler().cleanup, namespace, name, dict(spec or {})
+    )
     metrics.forget(namespace, name)
     logger.info("Sidecar and Service routes removed for %s/%s", namespace, name)
