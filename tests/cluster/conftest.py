@@ -17,11 +17,15 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,8 @@ RELEASE_NAMESPACE = "modelmonitor-system"
 SERVICE_ACCOUNT = "modelmonitor"  # the chart's fullname for release "modelmonitor"
 
 pytestmark = pytest.mark.cluster
+# How the API server words an RBAC refusal (a terminating namespace is refused in other words).
+RBAC_DENIAL = re.compile(r'forbidden: User "[^"]+" cannot ')
 
 
 def tool(name: str) -> str:
@@ -184,6 +190,11 @@ def namespace(k8s: K8s, request: pytest.FixtureRequest) -> Iterator[str]:
     k8s.wait_for(lambda: k8s.kubectl("-n", name, "get", "sa", "default", check=False).returncode == 0,
                  what=f"ServiceAccount {name}/default")  # fmt: skip
     yield name
+    # The test's operator has stopped by now: drop the finalizers it left, or the namespace (and its
+    # monitors) would stay Terminating until some later test's operator cleaned up after this one.
+    for mm in k8s.get("mm", "-n", name)["items"]:
+        k8s.kubectl("-n", name, "patch", "mm", mm["metadata"]["name"], "--type=merge",
+                    "-p", '{"metadata":{"finalizers":null}}', check=False)  # fmt: skip
     k8s.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
@@ -210,3 +221,100 @@ def operator_kubeconfig(k8s: K8s, release: dict[str, Any], tmp_path_factory: pyt
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
     assert claims["sub"] == f"system:serviceaccount:{RELEASE_NAMESPACE}:{SERVICE_ACCOUNT}"
     return k8s.kubeconfig_for_token(token, tmp_path_factory.mktemp("operator") / "kubeconfig")
+
+
+class ClusterOperator:
+    """A `modelmonitor run` process started exactly as the chart's Deployment starts it (its args and
+    env), with the chart's ServiceAccount token; ports moved to free loopback ones."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path, name: str, metrics_url: str) -> None:
+        self.proc, self.log, self.name, self.metrics_url = proc, log, name, metrics_url
+
+    def evaluations(self) -> float:
+        """modelmonitor_evaluations_total summed over results, from this process's own /metrics."""
+        try:
+            with urllib.request.urlopen(self.metrics_url, timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return 0.0
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("modelmonitor_evaluations_total{")
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, grace: float = 20) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(grace)
+
+    def kill(self) -> None:
+        """SIGKILL, as a node failure or an OOM kill would: no cleanup, no goodbye to the peers."""
+        self.stop(signal.SIGKILL)
+
+
+def chart_command(release: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """The operator container's args and plain env values, as the chart renders them."""
+    deployment = release["Deployment/modelmonitor"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
+    return list(container.get("command") or []) + list(container["args"]), env
+
+
+@pytest.fixture
+def start_operator(
+    k8s: K8s, release: dict[str, Any], operator_kubeconfig: Path, tmp_path: Path
+) -> Iterator[Callable[..., ClusterOperator]]:
+    """Factory: ``start_operator(prometheus_url=..., env={...})`` runs the operator as the chart does,
+    authenticated as the chart's ServiceAccount. After the test, any call the chart's RBAC refused
+    (a 403 in the log) fails the test, unless the test said ``forbidden_expected=True``."""
+    started: list[tuple[ClusterOperator, bool]] = []
+
+    def start(
+        *extra: str, prometheus_url: str = "", env: dict[str, str] | None = None,
+        forbidden_expected: bool = False,
+    ) -> ClusterOperator:  # fmt: skip
+        args, chart_env = chart_command(release)
+        assert args[0] == "run", args
+        moved, metrics_port = [], free_port()
+        for arg in args[1:]:
+            if arg.startswith("--liveness="):
+                arg = f"--liveness=http://127.0.0.1:{free_port()}/healthz"
+            elif arg.startswith("--metrics="):
+                arg = f"--metrics=127.0.0.1:{metrics_port}"
+            elif arg.startswith("--log-format="):
+                arg = "--log-format=plain"  # for a reader of the test log
+            moved.append(arg)
+        if prometheus_url:
+            moved.append(f"--prometheus-url={prometheus_url}")
+        name = f"modelmonitor-{len(started)}"
+        log = tmp_path / f"operator-{len(started)}.log"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "modelmonitor.cli", "run", *moved, *extra],
+            env={**os.environ, **chart_env, "MODELMONITOR_TICK": "1s", "POD_ID": name,
+                 "KUBECONFIG": str(operator_kubeconfig), **(env or {})},
+            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        handle = ClusterOperator(proc, log, name, f"http://127.0.0.1:{metrics_port}/metrics")
+        started.append((handle, forbidden_expected))
+        return handle
+
+    yield start
+    refused = []
+    for handle, forbidden_expected in started:
+        handle.stop()
+        text = handle.output()
+        print(f"--- {handle.name} log:\n{text[-6000:]}")
+        if not forbidden_expected and RBAC_DENIAL.search(text):
+            refused.append(handle.name)
+    assert not refused, f"the chart's RBAC refused calls of {refused}: see the logs above"
