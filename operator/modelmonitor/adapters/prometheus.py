@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Any
 
 import requests
 import requests.adapters
@@ -40,7 +41,11 @@ class PrometheusPort:
             return False
 
     def query(self, promql: str) -> float | None:
-        """One instant query whose result is a single value (the first series when there are several)."""
+        """One instant query whose result is one value: a scalar, or a vector of at most one series.
+
+        Several series raise PrometheusError: taking one of them would judge an arbitrary pod or
+        label set, so the query must aggregate (``sum()``, ``max()``, ...).
+        """
         try:
             result = self._client.custom_query(promql, timeout=self.timeout)
         except requests.Timeout as exc:
@@ -49,13 +54,30 @@ class PrometheusPort:
             raise PrometheusError(f"cannot reach Prometheus at {self.url}: {type(exc).__name__}") from exc
         except PrometheusApiClientException as exc:
             raise PrometheusError(f"Prometheus refused the query: {str(exc)[:300]}") from exc
-        if not result:
-            return None
-        sample = result[0].get("value") if isinstance(result, list) else None
-        if not sample:
-            return None
+        return _value(result)
+
+
+def _value(result: Any) -> float | None:
+    """The one value of an instant query's ``data.result`` (``None`` when empty, NaN or infinite)."""
+    if not result:
+        return None
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        sample = result  # a scalar: [time, "value"]
+    elif isinstance(result, list) and all(isinstance(r, dict) for r in result):
+        if len(result) > 1:
+            raise PrometheusError(
+                f"the query returned {len(result)} series; it must aggregate to one, e.g. with sum() or max()"
+            )
+        if "value" not in result[0]:
+            raise PrometheusError("the query returned a range vector; it must be an instant expression")
+        sample = result[0]["value"]
+    else:
+        raise PrometheusError(f"unexpected query result: {str(result)[:200]}")
+    try:
         value = float(sample[1])
-        return None if math.isnan(value) or math.isinf(value) else value
+    except (TypeError, ValueError, IndexError) as exc:
+        raise PrometheusError(f"the query returned no number: {str(sample)[:200]}") from exc
+    return None if math.isnan(value) or math.isinf(value) else value
 
 
 _ports: dict[tuple[str, float], PrometheusPort] = {}

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import copy
 import datetime
+import http.server
 import itertools
+import json
+import threading
+import urllib.parse
 from typing import Any
 
 import jsonpatch
@@ -140,3 +144,49 @@ def request(spec: dict[str, Any], now: datetime.datetime = T0, status: dict[str,
 
 def condition(patch: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in patch.get("conditions") or [] if c["type"] == kind), {})
+
+
+class FakePrometheus:
+    """An HTTP server on 127.0.0.1 (port 0) answering /api/v1/query from ``answers``, by query.
+
+    ``answers[promql]`` is the ``data.result`` to send (a vector: a list of ``{"metric", "value"}``;
+    a scalar: ``[time, "value"]``); other queries get an empty vector. Queries are recorded.
+    """
+
+    def __init__(self) -> None:
+        self.answers: dict[str, Any] = {}
+        self.default: Any = []
+        self.queries: list[str] = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urllib.parse.urlparse(self.path)
+                if url.path != "/api/v1/query":
+                    self.send_error(404)
+                    return
+                query = urllib.parse.parse_qs(url.query).get("query", [""])[0]
+                fake.queries.append(query)
+                result = fake.answers.get(query, fake.default)
+                kind = "scalar" if result and not isinstance(result[0], dict) else "vector"
+                body = json.dumps({"status": "success", "data": {"resultType": kind, "result": result}})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def series(value: float, **labels: str) -> dict[str, Any]:
+    return {"metric": labels, "value": [1764000000.0, str(value)]}
