@@ -38,7 +38,7 @@ from modelmonitor.workload.injection import (
     rollout_complete,
     template_hash,
 )
-from modelmonitor.workload.routing import plan_route, plan_unroute, selects
+from modelmonitor.workload.routing import plan_unroute, route, selects
 from modelmonitor.workload.selection import owned_pods, owned_replicasets, template_hashes
 
 log = logging.getLogger(__name__)
@@ -135,10 +135,11 @@ class Reconciler:
             if managed else
             Verdict(ConditionType.GITOPS_MANAGED, "False", "NotManaged", "no Argo CD or Flux markers found")
         )  # fmt: skip
-        injected = self._inject(spec, req, deployment)
+        notes: list[Note] = []
+        injected = self._inject(spec, req, deployment, notes)
         verdicts.append(injected)
 
-        outcome = Outcome(patch)
+        outcome = Outcome(patch, notes=notes)
         target_status = dict(patch.get("target") or {})
         template = template_hash(deployment)
         previous = (req.status.get("target") or {}) if isinstance(req.status.get("target"), dict) else {}
@@ -236,7 +237,9 @@ class Reconciler:
 
     # -------------------------------------------------------------------------------------- injection
 
-    def _inject(self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any]) -> Verdict:
+    def _inject(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], notes: list[Note]
+    ) -> Verdict:
         kind = ConditionType.SIDECAR_INJECTED
         name = spec.target.deployment
         if not spec.sidecar.inject:
@@ -260,17 +263,15 @@ class Reconciler:
             )
         if not rollout_complete(deployment):
             return Verdict(kind, "False", "RolloutInProgress", "waiting for every replica to run the sidecar")
-        routed = self._route(spec, req, deployment)
-        where = (
-            f"; Services routed through it: {', '.join(routed)}"
-            if routed
-            else "; no Service routed (none selects the pods' model port)"
-        )
-        return Verdict(kind, "True", "Injected", f"sidecar runs in every replica{where}")
+        routes = self._route(spec, req, deployment, notes)
+        return Verdict(kind, "True", "Injected", f"sidecar runs in every replica{routes}")
 
-    def _route(self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any]) -> list[str]:
+    def _route(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], notes: list[Note]
+    ) -> str:
+        """Route (and re-route) the Services to the sidecar; what to add to the SidecarInjected message."""
         if not spec.sidecar.routeService:
-            return []
+            return ""
         labels = ((deployment["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
         model = model_container(deployment, spec)
         names = {
@@ -278,20 +279,27 @@ class Reconciler:
             for p in model.get("ports") or []
             if p.get("containerPort") == spec.target.port and p.get("name")
         }
-        routed = []
+        routed, said = [], []
         for service in self.kube.list_services(req.namespace):
             if not selects(service, labels):
                 continue
-            ops = plan_route(
+            name = service["metadata"]["name"]
+            plan = route(
                 service, model_port=spec.target.port, model_port_names=names,
                 proxy_port=spec.sidecar.listenPort, monitor=req.name,
             )  # fmt: skip
-            if ops:
-                self.kube.json_patch_service(req.namespace, service["metadata"]["name"], ops)
-            annotations = service["metadata"].get("annotations") or {}
-            if ops or "modelmonitor.io/routed" in annotations:
-                routed.append(service["metadata"]["name"])
-        return routed
+            if plan.ops:
+                self.kube.json_patch_service(req.namespace, name, plan.ops)
+            if plan.routed:
+                routed.append(name)
+            said += plan.remarks(name)
+            if plan.restored:
+                notes.append(Note(True, "RouteRestored", plan.remarks(name)[0]))
+        if routed:
+            where = f"; Services routed through it: {', '.join(routed)}"
+        else:
+            where = "; no Service routed" + ("" if said else " (none selects the pods' model port)")
+        return where + "".join(f"; {s}" for s in said)
 
     def _unroute(self, namespace: str, monitor: str) -> None:
         for service in self.kube.list_services(namespace):
