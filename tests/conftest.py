@@ -221,7 +221,10 @@ async def prometheus(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Pr
     started: list[PrometheusProcess] = []
 
     async def start(
-        targets: list[str] | None = None, labels: dict[str, str] | None = None, scrape_interval: str = "1s"
+        targets: list[str] | None = None,
+        labels: dict[str, str] | None = None,
+        scrape_interval: str = "1s",
+        scrape_configs: list[dict[str, Any]] | None = None,
     ) -> PrometheusProcess:
         port = free_port()
         workdir = tmp_path / f"prometheus-{len(started)}"
@@ -234,6 +237,7 @@ async def prometheus(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Pr
             scrape.append(
                 {"job_name": "modelmonitor", "static_configs": [{"targets": targets, "labels": labels or {}}]}
             )
+        scrape.extend(scrape_configs or [])
         config.write_text(
             yaml.safe_dump(
                 {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
