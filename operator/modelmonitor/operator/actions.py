@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelmonitor.adapters.kubernetes import KubernetesPort
 from modelmonitor.adapters.webhooks import SENDER, WebhookError
-from modelmonitor.api.spec import ActionMode, ModelMonitorSpec
+from modelmonitor.api.spec import ActionMode, AlertFormat, ModelMonitorSpec
 from modelmonitor.api.status import ConditionType, Phase
 from modelmonitor.policy import actions as policy
 from modelmonitor.policy.alerts import AlertEvent, payload, runbook_url
@@ -319,7 +319,12 @@ class Actor:
                     continue
             assert url is not None
             for event in relevant:
-                if SENDER.duplicate((url, *event.fingerprint), time.monotonic()):
+                # Alertmanager hears a firing alert on every evaluation (it resolves what is not
+                # re-sent); the others once per transition, deduplicated.
+                resend = alert.format == AlertFormat.ALERTMANAGER and event.ends_at is not None
+                if event.repeat and not resend:
+                    continue
+                if not resend and SENDER.duplicate((url, *event.fingerprint), time.monotonic()):
                     continue
                 try:
                     SENDER.post(url, payload(event, alert.format))

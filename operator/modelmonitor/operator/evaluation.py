@@ -24,7 +24,7 @@ from modelmonitor.drift import detect
 from modelmonitor.operator import reference as references
 from modelmonitor.operator.actions import Actor, Note
 from modelmonitor.operator.settings import OperatorSettings
-from modelmonitor.policy.alerts import AlertEvent, runbook_url
+from modelmonitor.policy.alerts import AlertEvent, condition_alerts
 from modelmonitor.policy.queries import Selector, parse_quantity, resource_queries, slo_queries
 from modelmonitor.policy.target import Transition, assess_target
 from modelmonitor.policy.verdict import Observations, Verdict, judge_checks, judge_drift, judge_slos, phase_of
@@ -182,7 +182,11 @@ class Reconciler:
         ]
         outcome.status_patch = patch
         if outcome.evaluated and spec.actions.alerts:
-            alerts = [*outcome.alerts, *self._transition_alerts(req, outcome.transitions, now)]
+            alerts = [*outcome.alerts, *condition_alerts(
+                req.namespace, req.name, before={c["type"]: c["status"] for c in req.status.get("conditions") or []},
+                conditions=conditions, changed={t.type for t in outcome.transitions}, now=req.now,
+                interval=parse_duration(spec.interval), runbook_base=self.settings.runbook_base_url,
+            )]  # fmt: skip
             outcome.notes.extend(self.actor.send_alerts(spec, req.namespace, alerts))
         return outcome
 
@@ -208,18 +212,6 @@ class Reconciler:
                 )
             ]  # fmt: skip
         return conditions
-
-    def _transition_alerts(self, req: Request, transitions: list[Transition], now: str) -> list[AlertEvent]:
-        """True fires; False resolves only what had fired; Unknown alerts nothing (missing data)."""
-        before = {c["type"]: c["status"] for c in req.status.get("conditions") or []}
-        events = []
-        for change in transitions:
-            if change.status == "True" or (change.status == "False" and before.get(change.type) == "True"):
-                events.append(
-                    AlertEvent(req.namespace, req.name, change.type, change.status == "True", change.reason,
-                               change.message, now, runbook_url(self.settings.runbook_base_url, change.type))
-                )  # fmt: skip
-        return events
 
     def cleanup(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
         """On delete: restore the Services first, then take the sidecar out of the Deployment."""

@@ -2,10 +2,17 @@
 
 An alert is raised on a condition transition (True fires, False resolves) and for every action and
 every refusal to act, for each ``spec.actions.alerts`` entry whose ``when`` lists the condition.
+
+Alertmanager resolves an alert nobody re-sends (after its ``resolve_timeout``), so for the
+alertmanager format a condition's alert is sent again on every evaluation while the condition
+stays True, each time with ``endsAt`` a few evaluation intervals ahead: the alert stays firing
+as long as the operator keeps seeing the condition, and resolves on its own soon after the
+operator stops saying so. Slack and JSON receivers get one message per transition.
 """
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +40,8 @@ class AlertEvent:
     time: str
     runbook_url: str
     action: str | None = None  # rollback, retrain, ... when the alert is about a decision
+    ends_at: str | None = None  # RFC 3339: when Alertmanager may resolve a firing alert not re-sent
+    repeat: bool = False  # a condition still True, sent again (to Alertmanager only)
 
     @property
     def name(self) -> str:
@@ -45,8 +54,42 @@ class AlertEvent:
         return (self.namespace, self.monitor, self.name, str(self.firing), self.reason)
 
 
+RESEND_INTERVALS = 3  # endsAt of a firing alert: this many evaluation intervals ahead
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def runbook_url(base: str, condition: str) -> str:
     return f"{base.rstrip('/')}/{condition}.md"
+
+
+def condition_alerts(
+    namespace: str, monitor: str, *, before: dict[str, str], conditions: list[dict[str, Any]],
+    changed: set[str], now: datetime.datetime, interval: float, runbook_base: str,
+) -> list[AlertEvent]:  # fmt: skip
+    """The condition alerts of one evaluation: a transition to True fires, to False resolves only
+    what had fired, Unknown alerts nothing (missing data); a condition still True fires again
+    (``repeat``). ``before`` is each condition's status before the evaluation, ``changed`` the
+    types whose status or reason changed, ``interval`` the evaluation interval in seconds."""
+    stamp = _iso(now)
+    ends_at = _iso(now + datetime.timedelta(seconds=RESEND_INTERVALS * interval))
+    events = []
+    for c in conditions:
+        kind, status = c["type"], c["status"]
+        fired, was_firing = status == "True", before.get(kind) == "True"
+        transition = kind in changed and (fired or (status == "False" and was_firing))
+        still_firing = kind not in changed and fired and was_firing
+        if not (transition or still_firing):
+            continue
+        events.append(
+            AlertEvent(namespace, monitor, kind, fired, c["reason"], c.get("message", ""),
+                       c.get("lastTransitionTime") or stamp if fired else stamp,
+                       runbook_url(runbook_base, kind), ends_at=ends_at if fired else None,
+                       repeat=kind not in changed)
+        )  # fmt: skip
+    return events
 
 
 def payload(event: AlertEvent, fmt: AlertFormat) -> Any:
@@ -73,6 +116,8 @@ def payload(event: AlertEvent, fmt: AlertFormat) -> Any:
             alert["labels"]["action"] = event.action
         if not event.firing:
             alert["endsAt"] = event.time
+        elif event.ends_at:
+            alert["endsAt"] = event.ends_at
         return [alert]
     if fmt == AlertFormat.SLACK:
         return {

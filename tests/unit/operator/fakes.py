@@ -190,3 +190,30 @@ class FakePrometheus:
 
 def series(value: float, **labels: str) -> dict[str, Any]:
     return {"metric": labels, "value": [1764000000.0, str(value)]}
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 (port 0) keeping every JSON body posted to it, by path."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, list[Any]] = {}
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                fake.bodies.setdefault(self.path, []).append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
