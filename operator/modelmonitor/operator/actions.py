@@ -174,24 +174,7 @@ class Actor:
     ) -> None:  # fmt: skip
         if spec.actions.retrain is None:
             return
-        current = dict(status.get("retrain") or {})
-        running = False
-        if current.get("job"):
-            found = [j for j in self.kube.list_jobs(namespace, {"modelmonitor.io/monitor": monitor})
-                     if j["metadata"]["name"] == current["job"]]  # fmt: skip
-            outcome = jobs.job_outcome(found[0]) if found else "Deleted"
-            running = outcome == "Running"
-            if outcome != current.get("outcome"):
-                current["outcome"] = outcome
-                out.status["retrain"] = current
-                if outcome in ("Succeeded", "Failed"):
-                    out.notes.append(
-                        Note(
-                            outcome == "Failed",
-                            f"Retrain{outcome}",
-                            f"retraining Job {current['job']} {outcome.lower()}",
-                        )
-                    )
+        running = self._retrain_running(namespace, monitor, status, state, out)
         decision = policy.decide_retrain(spec, state, conditions=conditions, job_running=running, now=now)
         if decision is None:
             return
@@ -227,6 +210,32 @@ class Actor:
                     "outcome": "Running",
                 }
         decisions.append((decision, result, message))
+
+    def _retrain_running(
+        self, namespace: str, monitor: str, status: dict[str, Any], state: policy.ActionState, out: ActOutcome
+    ) -> bool:
+        """Is a retraining Job of this monitor running? Any unfinished Job with the monitor's label
+        counts, not only the one named in status: when the status write after a create is lost, the
+        Job still runs, and starting another would train twice."""
+        current = dict(status.get("retrain") or {})
+        labelled = self.kube.list_jobs(namespace, {"modelmonitor.io/monitor": monitor})
+        if current.get("job"):
+            found = [j for j in labelled if j["metadata"]["name"] == current["job"]]
+            outcome = jobs.job_outcome(found[0]) if found else "Deleted"
+            if outcome != current.get("outcome"):
+                current["outcome"] = outcome
+                out.status["retrain"] = current
+                if outcome in ("Succeeded", "Failed"):
+                    message = f"retraining Job {current['job']} {outcome.lower()}"
+                    out.notes.append(Note(outcome == "Failed", f"Retrain{outcome}", message))
+        active = [j for j in labelled if jobs.job_outcome(j) == "Running"]
+        if active and not any(j["metadata"]["name"] == current.get("job") for j in active):
+            job = max(active, key=lambda j: str(j["metadata"].get("creationTimestamp") or ""))
+            out.status["retrain"] = jobs.running_job_status(job)
+            started = out.status["retrain"].get("startedAt")
+            if started and (state.lastRetrain is None or started > state.lastRetrain):
+                state.lastRetrain = started  # its cooldown runs from when it started
+        return bool(active)
 
     # --------------------------------------------------------------------------------------- autoscale
 

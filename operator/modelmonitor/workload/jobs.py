@@ -61,6 +61,18 @@ def job_outcome(job: dict[str, Any]) -> str:
     return "Running"
 
 
+def running_job_status(job: dict[str, Any]) -> dict[str, Any]:
+    """``status.retrain`` for a running Job found by its label (its name was not in status)."""
+    meta = job.get("metadata") or {}
+    found = {
+        "job": meta.get("name"),
+        "reason": (meta.get("annotations") or {}).get("modelmonitor.io/reason"),
+        "startedAt": meta.get("creationTimestamp"),
+        "outcome": "Running",
+    }
+    return {k: v for k, v in found.items() if v}
+
+
 def hpa_name(monitor: str) -> str:
     return f"{monitor}-autoscale"[:253]
 

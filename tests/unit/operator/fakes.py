@@ -1,7 +1,7 @@
 """A Kubernetes port in memory, for unit tests of the reconciler: objects in, calls recorded.
 
-Like kmock, it ignores label selectors (it records them): what the reconciler keeps of a list is
-its own filtering. JSON patches are applied with RFC 6902 semantics, ``test`` ops included.
+Like kmock, it ignores the label selectors of pods and ReplicaSets (it records them): what the
+reconciler keeps of those lists is its own filtering. JSON patches are applied with RFC 6902 semantics, ``test`` ops included.
 """
 
 from __future__ import annotations
@@ -74,7 +74,9 @@ class FakeKube:
 
     def list_jobs(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
         self._call("list_jobs", match_labels)
-        return copy.deepcopy(self.jobs)
+        # The port filters Jobs by their labels itself (adapters/kubernetes.py), so does this.
+        return [copy.deepcopy(j) for j in self.jobs
+                if all((j["metadata"].get("labels") or {}).get(k) == v for k, v in match_labels.items())]  # fmt: skip
 
     def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self._call("create_job", body)
