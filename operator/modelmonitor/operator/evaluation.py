@@ -36,6 +36,7 @@ from modelmonitor.workload.injection import (
     plan_injection,
     plan_removal,
     rollout_complete,
+    rollout_failure,
     template_hash,
 )
 from modelmonitor.workload.routing import plan_unroute, route, selects
@@ -254,6 +255,10 @@ class Reconciler:
                 "sidecar added to the pod template; waiting for the rollout",
             )
         if not rollout_complete(deployment):
+            failure = rollout_failure(deployment)
+            if failure is not None:
+                return Verdict(kind, "False", "RolloutFailed", f"the rollout with the sidecar is stuck: {failure} "
+                               "(kubectl describe the new pods: an image pull or a crash?)")  # fmt: skip
             return Verdict(kind, "False", "RolloutInProgress", "waiting for every replica to run the sidecar")
         routes = self._route(spec, req, deployment, notes)
         return Verdict(kind, "True", "Injected", f"sidecar runs in every replica{routes}")

@@ -243,6 +243,22 @@ def rollout_complete(deployment: dict[str, Any]) -> bool:
     )
 
 
+def rollout_failure(deployment: dict[str, Any]) -> str | None:
+    """The Deployment controller's message when it gave up on the rollout (condition Progressing
+    False, reason ProgressDeadlineExceeded: an image that cannot be pulled, a crash loop...), else
+    None. A condition the controller set before it saw the current generation does not count."""
+    meta = deployment.get("metadata") or {}
+    status = deployment.get("status") or {}
+    if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
+        return None
+    for cond in status.get("conditions") or []:
+        if (cond.get("type"), cond.get("status"), cond.get("reason")) == (
+            "Progressing", "False", "ProgressDeadlineExceeded",
+        ):  # fmt: skip
+            return str(cond.get("message") or "the rollout exceeded its progress deadline")
+    return None
+
+
 def sidecar_present(deployment: dict[str, Any]) -> bool:
     return any(c.get("name") == SIDECAR_NAME for c in containers(deployment))
 
