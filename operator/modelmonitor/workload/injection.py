@@ -190,7 +190,7 @@ def plan_injection(
     base = ("spec", "template", "spec", "containers")
     if index is None:
         ops.append({"op": "add", "path": pointer(*base, "-"), "value": desired})
-    elif current[index] != desired:
+    elif not as_desired(current[index], desired):
         ops.append({"op": "test", "path": pointer(*base, index, "name"), "value": SIDECAR_NAME})
         ops.append({"op": "replace", "path": pointer(*base, index), "value": desired})
     if record != new_record:
@@ -204,6 +204,24 @@ def plan_injection(
             }
         )
     return guard(deployment) + ops if ops else []
+
+
+def as_desired(stored: Any, desired: Any) -> bool:
+    """Does the stored object say everything ``desired`` says? The API server fills defaults into what
+    it stores (``imagePullPolicy``, ``terminationMessagePath``, a probe's ``timeoutSeconds``, a
+    fieldRef's ``apiVersion``...): keys only the stored side has are the server's, not a difference.
+    Lists must match item by item; scalars exactly."""
+    if isinstance(desired, dict):
+        return isinstance(stored, dict) and all(
+            k in stored and as_desired(stored[k], v) for k, v in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(stored, list)
+            and len(stored) == len(desired)
+            and all(as_desired(a, b) for a, b in zip(stored, desired, strict=True))
+        )
+    return bool(stored == desired)
 
 
 def plan_removal(deployment: dict[str, Any], *, monitor: str) -> list[dict[str, Any]]:

@@ -226,3 +226,31 @@ def test_gitops_managed_deployments_are_recognised() -> None:
     helm_only = deployment()
     helm_only["metadata"]["labels"] = {"app.kubernetes.io/instance": "credit"}
     assert managed_by(helm_only) is None
+
+
+def server_defaults(container: dict[str, Any]) -> dict[str, Any]:
+    """What a real API server (1.36) fills into a stored container, as seen on the cluster tier."""
+    out = copy.deepcopy(container)
+    out.update(imagePullPolicy="IfNotPresent", terminationMessagePath="/dev/termination-log",
+               terminationMessagePolicy="File")  # fmt: skip
+    probe = out.get("readinessProbe")
+    if probe:
+        probe.update(timeoutSeconds=1, successThreshold=1, failureThreshold=3)
+        probe["httpGet"]["scheme"] = "HTTP"
+    for env in out.get("env") or []:
+        if "fieldRef" in (env.get("valueFrom") or {}):
+            env["valueFrom"]["fieldRef"]["apiVersion"] = "v1"
+    return out
+
+
+def test_a_sidecar_the_server_filled_defaults_into_is_left_alone() -> None:
+    """Converged: the stored sidecar has more keys than the one planned, not different values."""
+    once = apply(deployment(), plan_injection(deployment(), spec(), monitor="mm", image=IMAGE))
+    stored = copy.deepcopy(once)
+    containers = stored["spec"]["template"]["spec"]["containers"]
+    containers[:] = [server_defaults(c) for c in containers]
+    assert plan_injection(stored, spec(), monitor="mm", image=IMAGE) == []
+    # A value the server did not fill in still counts: changed back.
+    containers[2]["readinessProbe"]["httpGet"]["port"] = 9999
+    ops = plan_injection(stored, spec(), monitor="mm", image=IMAGE)
+    assert [op["op"] for op in ops] == ["test", "test", "replace"]
