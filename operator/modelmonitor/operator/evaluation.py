@@ -25,7 +25,7 @@ from modelmonitor.operator import reference as references
 from modelmonitor.operator.actions import Actor, Note
 from modelmonitor.operator.settings import OperatorSettings
 from modelmonitor.policy.alerts import AlertEvent, condition_alerts
-from modelmonitor.policy.queries import Selector, parse_quantity, resource_queries, slo_queries
+from modelmonitor.policy.queries import Selector, resource_queries, slo_queries, utilization_basis
 from modelmonitor.policy.target import Transition, assess_target
 from modelmonitor.policy.verdict import Observations, Verdict, judge_checks, judge_drift, judge_slos, phase_of
 from modelmonitor.workload import gitops
@@ -358,15 +358,13 @@ class Reconciler:
         try:
             for name, promql in slo_queries(sel, obs.lookback_seconds).items():
                 obs.slo[name] = prom.query(promql)
-            limits = (model.get("resources") or {}).get("limits") or {}
             figures = {k: prom.query(q) for k, q in resource_queries(sel, obs.lookback_seconds).items()}
-            cpu, mem = figures["cpuCores"], figures["memoryBytes"]
-            obs.slo["cpuUtilization"] = (
-                cpu / parse_quantity(limits["cpu"]) if cpu is not None and "cpu" in limits else None
-            )
-            obs.slo["memoryUtilization"] = (
-                mem / parse_quantity(limits["memory"]) if mem is not None and "memory" in limits else None
-            )
+            for figure, resource, used in (("cpuUtilization", "cpu", figures["cpuCores"]),
+                                           ("memoryUtilization", "memory", figures["memoryBytes"])):  # fmt: skip
+                basis = utilization_basis(model, resource)
+                obs.slo[figure] = used / basis.quantity if used is not None and basis.quantity else None
+                if basis.reason:
+                    obs.slo_basis[figure] = (basis.reason, basis.message)
             obs.slo["gpuUtilization"] = figures["gpuUtilization"]
         except PrometheusError as exc:
             obs.slo_error = str(exc)

@@ -10,6 +10,7 @@ Pure strings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 SIDECAR = "modelmonitor_sidecar"
 
@@ -121,3 +122,30 @@ def parse_quantity(value: str | int | float) -> float:
     if text and text[-1] in _DECIMAL and not text[-1].isdigit():
         return float(text[:-1]) * _DECIMAL[text[-1]]
     return float(text)
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What a container's CPU or memory use is a share of: its limit, else its request, else nothing."""
+
+    quantity: float | None
+    """Cores or bytes; None when the container sets neither a limit nor a request."""
+    reason: str | None = None
+    """None against the limit; ``NoLimit`` against the request; ``NoLimitOrRequest`` not at all."""
+    message: str = ""
+
+
+def utilization_basis(container: dict[str, Any], resource: str) -> Basis:
+    """The basis of ``resource`` (``cpu`` or ``memory``) utilization for the model container."""
+    resources = container.get("resources") or {}
+    name = container.get("name")
+    for kind in ("limits", "requests"):
+        value = (resources.get(kind) or {}).get(resource)
+        if value is not None and parse_quantity(value) > 0:
+            if kind == "limits":
+                return Basis(parse_quantity(value))
+            return Basis(parse_quantity(value), "NoLimit",
+                         f"NoLimit: container {name} has no {resource} limit; judged against its request {value}")  # fmt: skip
+    return Basis(None, "NoLimitOrRequest",
+                 f"{resource} use cannot be judged: container {name} sets neither resources.limits.{resource} "
+                 f"nor resources.requests.{resource}; set a limit (or a request)")  # fmt: skip

@@ -22,6 +22,7 @@ FAILING = {
     "ReferenceUnavailable",
     "EvaluationFailed",
     "NoData",
+    "NoLimitOrRequest",
 }
 
 
@@ -40,6 +41,9 @@ class Observations:
     lookback_seconds: float
     slo: dict[str, float | None] = field(default_factory=dict)
     slo_error: str | None = None
+    slo_basis: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """(reason, message) for a utilization figure not judged against a limit: ``NoLimit`` (against
+    the request) or ``NoLimitOrRequest`` (not at all)."""
     checks: dict[str, float | None] = field(default_factory=dict)
     check_errors: dict[str, str] = field(default_factory=dict)
     drift: dict[str, Any] | None = None  # DriftReport.to_dict()
@@ -81,18 +85,28 @@ def judge_slos(spec: ModelMonitorSpec, obs: Observations) -> Verdict:
             "InsufficientData",
             f"{_fmt(requests)} requests in the last {window}, fewer than spec.slos.minRequests={slos.minRequests}",
         )
-    breaches, missing, fine = [], [], []
+    breaches, unjudged, missing, fine = [], [], [], []
     for name, bound in wanted.items():
         figure, how, unit = _OBJECTIVES[name]
         value = obs.slo.get(figure)
-        if value is None:
+        reason, note = obs.slo_basis.get(figure, ("", ""))
+        note = f" ({note})" if note and reason == "NoLimit" else ""
+        if reason == "NoLimitOrRequest":
+            unjudged.append(f"{figure}: {obs.slo_basis[figure][1]}")
+        elif value is None:
             missing.append(figure)
         elif (how == "max" and value > bound) or (how == "min" and value < bound):
-            breaches.append(f"{figure} {_fmt(value, unit)} {'>' if how == 'max' else '<'} {bound:g}{unit}")
+            breaches.append(
+                f"{figure} {_fmt(value, unit)} {'>' if how == 'max' else '<'} {bound:g}{unit}{note}"
+            )
         else:
-            fine.append(f"{figure} {_fmt(value, unit)}")
+            fine.append(f"{figure} {_fmt(value, unit)}{note}")
     if breaches:
-        return Verdict(kind, "True", "ObjectiveBreached", "; ".join(breaches) + f" (over the last {window})")
+        return Verdict(
+            kind, "True", "ObjectiveBreached", "; ".join(breaches + unjudged) + f" (over the last {window})"
+        )
+    if unjudged:
+        return Verdict(kind, "Unknown", "NoLimitOrRequest", "; ".join(unjudged))
     if missing:
         return Verdict(kind, "Unknown", "NoData", f"no series for {', '.join(missing)} in Prometheus")
     return Verdict(kind, "False", "WithinObjectives", "; ".join(fine) + f" (over the last {window})")
