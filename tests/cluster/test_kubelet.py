@@ -25,13 +25,11 @@ import yaml
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.demo.data import make_payload, make_rows, path_for
 from modelmonitor.workload.injection import ADMIN_PORT_NAME, PROXY_PORT_NAME, SIDECAR_NAME, sidecar_container
-from tests.cluster import kubelet_fixture
 from tests.cluster.conftest import K8s
 from tests.conftest import PrometheusProcess, prometheus_binary
 from tests.helpers.kubelet import Kubelet, PodDiscovery, kubernetes_sd_supported, pod_scrape_config
 
 pytestmark = pytest.mark.cluster
-kubelet = kubelet_fixture.kubelet  # the fixture, for as long as tests/cluster/conftest.py does not import it
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "credit-scoring"
