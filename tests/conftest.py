@@ -28,9 +28,9 @@ from tests.emulator import ClusterEmulator, kubeconfig_for
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
@@ -225,13 +225,14 @@ async def prometheus(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Pr
         labels: dict[str, str] | None = None,
         scrape_interval: str = "1s",
         scrape_configs: list[dict[str, Any]] | None = None,
+        host: str = "127.0.0.1",
     ) -> PrometheusProcess:
-        port = free_port()
+        port = free_port(host)
         workdir = tmp_path / f"prometheus-{len(started)}"
         workdir.mkdir()
         config = workdir / "prometheus.yml"
         scrape: list[dict[str, Any]] = [
-            {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+            {"job_name": "prometheus", "static_configs": [{"targets": [f"{host}:{port}"]}]}
         ]
         if targets:
             scrape.append(
@@ -245,10 +246,10 @@ async def prometheus(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Pr
             )
         )  # fmt: skip
         args = [
-            binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+            binary, f"--config.file={config}", f"--web.listen-address={host}:{port}",
             f"--storage.tsdb.path={workdir / 'data'}",
         ]  # fmt: skip
-        handle = PrometheusProcess(args, f"http://127.0.0.1:{port}", workdir)
+        handle = PrometheusProcess(args, f"http://{host}:{port}", workdir)
         started.append(handle)
         await handle.start()
         return handle

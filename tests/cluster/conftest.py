@@ -206,17 +206,17 @@ def namespace(k8s: K8s, request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture
 async def pod_prometheus(
     k8s: K8s, prometheus: Callable[..., Awaitable[PrometheusProcess]]
-) -> AsyncIterator[Callable[[str], Awaitable[PrometheusProcess]]]:
+) -> AsyncIterator[Callable[..., Awaitable[PrometheusProcess]]]:
     """Factory: a real Prometheus scraping the sidecars of a namespace's pods, found the way the chart's
     PodMonitor finds them (Kubernetes pod discovery on this API server; Debian's Prometheus is built
     without it, so the same discovery is then served to it as HTTP service discovery)."""
     with contextlib.ExitStack() as stack:
 
-        async def start(namespace: str) -> PrometheusProcess:
+        async def start(namespace: str, k8s: K8s = k8s, host: str = "127.0.0.1") -> PrometheusProcess:
             job = pod_scrape_config(k8s.server, str(k8s.ca), k8s.token, namespace)
             if not kubernetes_sd_supported(prometheus_binary()):
                 job = stack.enter_context(PodDiscovery(job)).scrape_config()
-            return await prometheus(scrape_configs=[job])
+            return await prometheus(scrape_configs=[job], host=host)
 
         yield start
 

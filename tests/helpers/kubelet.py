@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes
+import yaml
 from kubernetes.client.exceptions import ApiException
 
 NODE_NAME = "kubelet-stand-in"
@@ -313,7 +314,23 @@ class PodWorker(threading.Thread):
                     own[name] = map_loopback(value, self.ip)
             else:
                 raise ConfigError(f"env {name}: valueFrom {sorted(source)} is not supported here")
-        return {**os.environ, "PYTHONUNBUFFERED": "1", **own}
+        token_env = self.service_account_env()
+        return {**os.environ, "PYTHONUNBUFFERED": "1", **token_env, **own}
+
+    def service_account_env(self) -> dict[str, str]:
+        """The pod's ServiceAccount credentials, as a kubelet mounts them: a TokenRequest token bound
+        to this Pod. Here they arrive as a kubeconfig (KUBECONFIG), since the in-cluster paths under
+        /var/run/secrets are the host's; without automountServiceAccountToken, none."""
+        spec = self.pod.get("spec") or {}
+        if spec.get("automountServiceAccountToken") is False:
+            return {}
+        path = self.kubelet.workdir / self.pod_name / "kubeconfig"
+        if not path.exists():
+            account = str(spec.get("serviceAccountName") or "default")
+            token = self.kubelet.pod_token(account, self.pod_name, self.uid)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.kubelet.write_kubeconfig(path, token)
+        return {"KUBECONFIG": str(path)}
 
     def prepare(self) -> None:
         spec = self.pod.get("spec") or {}
@@ -675,6 +692,25 @@ class Kubelet:
         if secret:
             value = base64.b64decode(value).decode()
         return value
+
+    def pod_token(self, account: str, pod: str, uid: str) -> str:
+        """A token of ``account`` bound to the Pod (the TokenRequest API, as the kubelet asks for it)."""
+        request = kubernetes.client.AuthenticationV1TokenRequest(
+            spec=kubernetes.client.V1TokenRequestSpec(
+                audiences=[], expiration_seconds=3600,
+                bound_object_ref=kubernetes.client.V1BoundObjectReference(kind="Pod", api_version="v1", name=pod, uid=uid),
+            )
+        )  # fmt: skip
+        created = self._api.create_namespaced_service_account_token(account, self.namespace, request)
+        return str(created.status.token)
+
+    def write_kubeconfig(self, path: Path, token: str) -> None:
+        """This cluster's kubeconfig with ``token`` as the only credential."""
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        for user in config.get("users") or []:
+            user["user"] = {"token": token}
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
 
     def finish_deletion(self, name: str, uid: str) -> None:
         """A pod bound to a node stays, with a deletionTimestamp, until its kubelet deletes it at once."""
