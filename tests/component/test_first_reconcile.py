@@ -35,7 +35,7 @@ async def test_missing_target_then_found(cluster: Any, start_operator: Any) -> N
     monitor = example("minimal.yaml", "ModelMonitor")
     created = await api.create(MODELMONITORS, "default", monitor)
     assert created["metadata"]["generation"] == 1
-    operator = await start_operator()
+    operator = await start_operator("--retry", "2s")  # a missing target is looked for every 2 s
 
     async def waiting_for_target() -> dict[str, Any] | None:
         obj = await api.get(MODELMONITORS, "default", "credit-scoring")
@@ -49,7 +49,7 @@ async def test_missing_target_then_found(cluster: Any, start_operator: Any) -> N
     cond = ready_condition(obj)
     assert cond is not None
     assert cond["status"] == "False"
-    assert "Deployment default/credit-scoring not found" in cond["message"]
+    assert cond["message"] == "Deployment default/credit-scoring not found; looking again every 2s"
     first_transition = cond["lastTransitionTime"]
 
     deployment = example("demo-model.yaml", "Deployment")

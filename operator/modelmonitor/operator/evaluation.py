@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime
 import logging
 import math
+import threading
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 MIN_LOOKBACK = 60.0  # seconds: rate() needs a few scrapes, even right after a new revision
 TOP_FEATURES = 10
+MAX_MISSING = 10_000  # monitors remembered as having a missing target
 
 
 @dataclass
@@ -99,19 +102,54 @@ def due(interval: float, req: Request) -> bool:
     )
 
 
+class MissingTargets:
+    """When each monitor last found its target Deployment missing, so that it looks again once per
+    ``--retry`` rather than on every tick. In memory on purpose: after a restart, looking at once
+    is right."""
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[tuple[str, str, str], tuple[int | None, datetime.datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def due(self, req: Request, retry_seconds: float) -> bool:
+        """Look up the target now? Yes unless it was missing less than ``retry_seconds`` ago, for
+        the same generation (a changed spec looks at once), and status still says so."""
+        with self._lock:
+            seen = self._seen.get((req.namespace, req.name, req.uid))
+        if seen is None or seen[0] != req.generation:
+            return True
+        ready: dict[str, Any] = next(
+            (c for c in req.status.get("conditions") or [] if c.get("type") == "Ready"), {}
+        )
+        return ready.get("reason") != "TargetNotFound" or (req.now - seen[1]).total_seconds() >= retry_seconds
+
+    def saw(self, req: Request, *, found: bool) -> None:
+        key = (req.namespace, req.name, req.uid)
+        with self._lock:
+            self._seen.pop(key, None)
+            if not found:
+                self._seen[key] = (req.generation, req.now)
+                while len(self._seen) > MAX_MISSING:  # monitors deleted while their target was missing
+                    self._seen.popitem(last=False)
+
+
 class Reconciler:
     def __init__(self, kube: KubernetesPort, settings: OperatorSettings) -> None:
         self.kube = kube
         self.settings = settings
         self.actor = Actor(kube, settings.runbook_base_url)
+        self._missing = MissingTargets()
 
     # ------------------------------------------------------------------------------------------ entry
 
     def reconcile(self, req: Request) -> Outcome:
+        if not self._missing.due(req, self.settings.retry_seconds):
+            return Outcome({})  # the target was missing a moment ago: look again after --retry
         target = (req.spec.get("target") or {}).get("deployment")
         deployment = (
             self.kube.get_deployment(req.namespace, target) if isinstance(target, str) and target else None
         )
+        self._missing.saw(req, found=deployment is not None or not (isinstance(target, str) and target))
         now = iso(req.now)
         base = assess_target(
             namespace=req.namespace,
@@ -120,7 +158,7 @@ class Reconciler:
             status=req.status,
             deployment=deployment,
             now=now,
-            retry_seconds=self.settings.tick_seconds,
+            retry_seconds=self.settings.retry_seconds,
         )
         patch = dict(base.status_patch)
         conditions = patch["conditions"]
