@@ -44,14 +44,21 @@ def test_as_the_charts_service_account_the_operator_injects_and_writes_status(
 ) -> None:
     k8s.apply(demo_deployment(), namespace)
     start_operator()
-    k8s.apply(monitor(), namespace)
+    # Fields accepted but not evaluated yet say so in status rather than look checked.
+    unbuilt = {"performance": {"task": "binary-classification", "segments": [{"feature": "applicant_group"}]},
+               "experiment": {"challenger": {"deployment": "credit-scoring-v2"}}}  # fmt: skip
+    k8s.apply(monitor(**unbuilt), namespace)
     mm = k8s.wait_for(
         lambda: (m := k8s.get("mm", "-n", namespace, "credit-scoring"))
         and condition(m, "SidecarInjected").get("reason") == "RolloutInProgress"
+        and condition(m, "PerformanceDegraded")
         and m,
         timeout=60, what="the sidecar injected",
     )  # fmt: skip
     assert "modelmonitor.io/finalizer" in mm["metadata"]["finalizers"]
+    for kind in ("PerformanceDegraded", "FairnessViolated", "Experiment"):
+        assert (condition(mm, kind)["status"], condition(mm, kind)["reason"]) == ("Unknown", "NotImplemented")
+        assert "does not evaluate it yet" in condition(mm, kind)["message"]
     assert condition(mm, "Ready")["status"] == "True"
     deployment = k8s.get("deployment", "-n", namespace, "credit-scoring")
     names = [c["name"] for c in deployment["spec"]["template"]["spec"]["containers"]]
@@ -90,7 +97,9 @@ def test_a_refused_call_reaches_status_with_its_reason_and_backs_off(
         warnings = events(k8s, namespace, "Forbidden")
         assert len(warnings) == 1 and warnings[0].get("count", 1) == 1, warnings
     finally:
-        k8s.apply({**role, "metadata": {"name": "modelmonitor", "labels": role["metadata"].get("labels", {})}})
+        k8s.apply(
+            {**role, "metadata": {"name": "modelmonitor", "labels": role["metadata"].get("labels", {})}}
+        )
     # Rights back: the next attempt succeeds and the failure is cleared.
     mm = k8s.wait_for(
         lambda: (m := k8s.get("mm", "-n", namespace, "credit-scoring"))
@@ -100,9 +109,7 @@ def test_a_refused_call_reaches_status_with_its_reason_and_backs_off(
     assert condition(mm, "SidecarInjected")["reason"] == "RolloutInProgress"
 
 
-def test_of_two_peering_replicas_exactly_one_evaluates(
-    k8s: K8s, namespace: str, start_operator: Any
-) -> None:
+def test_of_two_peering_replicas_exactly_one_evaluates(k8s: K8s, namespace: str, start_operator: Any) -> None:
     k8s.apply(demo_deployment(), namespace)
     first: ClusterOperator = start_operator()
     second: ClusterOperator = start_operator()

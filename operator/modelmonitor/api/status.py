@@ -38,6 +38,7 @@ class ConditionType(StrEnum):
     CHECK_FAILED = "CheckFailed"
     FAIRNESS_VIOLATED = "FairnessViolated"
     GITOPS_MANAGED = "GitOpsManaged"
+    EXPERIMENT = "Experiment"
     ROLLBACK_BLOCKED = "RollbackBlocked"
 
 

@@ -29,6 +29,7 @@ from modelmonitor.operator.settings import OperatorSettings
 from modelmonitor.policy.alerts import AlertEvent, condition_alerts
 from modelmonitor.policy.queries import Selector, resource_queries, slo_queries, utilization_basis
 from modelmonitor.policy.target import Transition, assess_target
+from modelmonitor.policy.unbuilt import judge_unbuilt
 from modelmonitor.policy.verdict import Observations, Verdict, judge_checks, judge_drift, judge_slos, phase_of
 from modelmonitor.workload import gitops
 from modelmonitor.workload.injection import (
@@ -370,6 +371,7 @@ class Reconciler:
         if check_verdict is not None:
             verdicts.append(check_verdict)
         verdicts.append(judge_drift(spec, obs))
+        verdicts.extend(judge_unbuilt(spec))
         out.status_patch["slo"] = {k: (round(v, 6) if v is not None else None) for k, v in obs.slo.items()}
         out.status_patch["checks"] = check_states
         out.status_patch["drift"] = _drift_status(obs, spec)

@@ -14,6 +14,9 @@ from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.api.status import ConditionType, Phase
 
 # Unknown because we are waiting for data (the monitor is young, traffic is low): phase Pending.
+# Asked for by the spec, not evaluated by this operator version (policy/unbuilt.py): not a verdict,
+# not missing data; left out of the phase.
+NOT_IMPLEMENTED = "NotImplemented"
 WAITING = {"InsufficientData", "CapturingReference", "RolloutInProgress", "AwaitingTraffic"}
 # Unknown because something failed (Prometheus, a sidecar, the reference): phase Unknown.
 FAILING = {
@@ -186,7 +189,7 @@ def phase_of(verdicts: list[Verdict]) -> Phase:
     for types, phase in _BAD_PHASE:
         if true_types & types:
             return phase
-    unknown = [v for v in verdicts if v.status == "Unknown"]
+    unknown = [v for v in verdicts if v.status == "Unknown" and v.reason != NOT_IMPLEMENTED]
     if any(v.reason not in WAITING for v in unknown):
         return Phase.UNKNOWN
     if unknown:
