@@ -345,8 +345,19 @@ async def _play_kubelet(api: Any, admin: int) -> None:
     await api.patch("apps/v1/deployments", "default", "credit-scoring", {"status": {
         "observedGeneration": dep["metadata"]["generation"], "replicas": n, "updatedReplicas": n,
         "availableReplicas": n, "readyReplicas": n}})  # fmt: skip
+    # The Deployment controller's part: a ReplicaSet it controls, which controls the Pod (the operator
+    # reads the pods of the Deployment's own ReplicaSets only).
+    labels = {"app": "credit-scoring", "pod-template-hash": "5d4f8b7c9"}
+    rs = await api.create("apps/v1/replicasets", "default", {
+        "metadata": {"name": "credit-scoring-5d4f8b7c9", "labels": labels, "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "credit-scoring",
+             "uid": dep["metadata"]["uid"], "controller": True}]},
+        "spec": {"template": dep["spec"]["template"]},
+    })  # fmt: skip
     await api.create("v1/pods", "default", {
-        "metadata": {"name": "credit-scoring-5d4f8b7c9-x2x7q", "labels": {"app": "credit-scoring"}},
+        "metadata": {"name": "credit-scoring-5d4f8b7c9-x2x7q", "labels": labels, "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs["metadata"]["name"],
+             "uid": rs["metadata"]["uid"], "controller": True}]},
         "spec": {"containers": [{"name": "model"}, {"name": "modelmonitor-sidecar"}]},
         "status": {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]},
     })  # fmt: skip
