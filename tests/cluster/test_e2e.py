@@ -202,6 +202,18 @@ async def test_inject_route_converge_drift_and_delete_on_a_real_cluster(
     assert k8s.get("-n", namespace, "deployment", NAME)["metadata"]["generation"] == generation
     assert {rs["metadata"]["name"] for rs in k8s.get("rs", "-n", namespace)["items"]} == replicasets
 
+    # The user re-applies their own Service manifest (kubectl apply resets targetPort, our annotation
+    # stays): capture would stop silently; the next evaluation sees it and routes it again.
+    k8s.apply(demo()[1], namespace)
+    assert k8s.get("-n", namespace, "service", NAME)["spec"]["ports"][0]["targetPort"] == "http"
+    k8s.wait_for(
+        lambda: k8s.get("-n", namespace, "service", NAME)["spec"]["ports"][0]["targetPort"]
+        in (PROXY_PORT, "mm-proxy"),
+        timeout=60, what="the route restored",
+    )  # fmt: skip
+    restored = [e for e in k8s.get("events", "-n", namespace)["items"] if e.get("reason") == "RouteRestored"]
+    assert len(restored) == 1, restored
+
     normal.stop()
     shifted = traffic(kubelet, shift=1.5, seed=3)
     obj = watch(k8s, namespace, "DataDrift True", is_("DataDrift", "True", "DriftDetected"))
@@ -280,3 +292,36 @@ async def test_slow_revision_breaches_and_rolls_back_to_known_good_once_across_a
         if e["involvedObject"].get("kind") == "ModelMonitor" and "rolled back" in e.get("message", "").lower()
     ]  # fmt: skip
     assert sum(e.get("count", 1) for e in rollback_events) == 1, rollback_events
+
+
+def test_a_sidecar_that_cannot_start_is_reported_as_a_failed_rollout(
+    k8s: K8s, namespace: str, kubelet: Kubelet, start_operator: Any,
+    pod_prometheus: Callable[[str], Awaitable[PrometheusProcess]],
+) -> None:  # fmt: skip
+    """A sidecar image that cannot be pulled: the real Deployment controller gives up at the progress
+    deadline, and the monitor says so instead of waiting forever; the old pods keep serving."""
+    deployment, service = demo()
+    deployment["spec"]["replicas"] = 1
+    deployment["spec"]["progressDeadlineSeconds"] = 8
+    k8s.apply([deployment, service], namespace)
+    k8s.kubectl("-n", namespace, "rollout", "status", f"deployment/{NAME}", "--timeout=90s", timeout=120)
+    start_operator()
+    k8s.apply(
+        monitor("http://127.0.0.1:9", sidecar={"image": "registry.invalid/no/such-sidecar:1"}), namespace
+    )
+    failed = is_("SidecarInjected", "False", "RolloutFailed")
+    # The condition shows at once; the phase follows at the next evaluation.
+    obj = watch(
+        k8s, namespace, "RolloutFailed, phase Error", lambda o: failed(o) and o["status"]["phase"] == "Error"
+    )
+    message = condition(obj, "SidecarInjected")["message"]
+    assert "has timed out progressing" in message, message  # the Deployment controller's own words
+    progressing = next(
+        c
+        for c in k8s.get("-n", namespace, "deployment", NAME)["status"]["conditions"]
+        if c["type"] == "Progressing"
+    )
+    assert progressing["reason"] == "ProgressDeadlineExceeded"
+    ready = [p for p in k8s.get("pods", "-n", namespace)["items"]
+             if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]  # fmt: skip
+    assert [c["name"] for c in ready[0]["spec"]["containers"]] == ["model"], "the old pod keeps serving"
