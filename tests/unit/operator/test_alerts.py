@@ -22,13 +22,6 @@ from tests.unit.operator.fakes import (
 
 
 @pytest.fixture
-def prom() -> Iterator[FakePrometheus]:
-    fake = FakePrometheus()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     fake = Receiver()
     yield fake

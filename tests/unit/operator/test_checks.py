@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from tests.unit.operator.fakes import (
     FakeKube,
     FakePrometheus,
@@ -16,13 +12,6 @@ from tests.unit.operator.fakes import (
     request,
     series,
 )
-
-
-@pytest.fixture
-def prom() -> Iterator[FakePrometheus]:
-    fake = FakePrometheus()
-    yield fake
-    fake.close()
 
 
 def test_a_check_returning_several_series_is_unknown_with_the_reason(prom: FakePrometheus) -> None:
