@@ -211,8 +211,14 @@ async def test_inject_route_converge_drift_and_delete_on_a_real_cluster(
         in (PROXY_PORT, "mm-proxy"),
         timeout=60, what="the route restored",
     )  # fmt: skip
-    restored = [e for e in k8s.get("events", "-n", namespace)["items"] if e.get("reason") == "RouteRestored"]
-    assert len(restored) == 1, restored
+
+    # Kopf posts Events from a queue after the handler returns: wait for it, then count.
+    def restored() -> list[dict[str, Any]]:
+        return [e for e in k8s.get("events", "-n", namespace)["items"] if e.get("reason") == "RouteRestored"]
+
+    k8s.wait_for(restored, timeout=30, what="the RouteRestored Event")
+    evaluations_seen(k8s, namespace, 1)
+    assert sum(e.get("count", 1) for e in restored()) == 1, restored()
 
     normal.stop()
     shifted = traffic(kubelet, shift=1.5, seed=3)
