@@ -110,6 +110,21 @@ class K8s:
             raise AssertionError(f"helm {' '.join(args)} -> {done.returncode}:\n{done.stderr}")
         return done
 
+    def wait_established(self, crd: str = "modelmonitors.modelmonitor.io", timeout: float = 60) -> None:
+        """Until the CRD is Established. (`kubectl wait` fails instead of waiting while a new CRD has no
+        status.conditions yet: seen on a clean CI run.)"""
+
+        def established() -> bool:
+            done = self.kubectl("get", "crd", crd, "-o", "json", check=False)
+            conditions = (
+                (json.loads(done.stdout).get("status") or {}).get("conditions")
+                if done.returncode == 0
+                else None
+            )
+            return any(c["type"] == "Established" and c["status"] == "True" for c in conditions or [])
+
+        self.wait_for(established, timeout=timeout, what=f"CRD {crd} Established")
+
     def kubeconfig_for_token(self, token: str, path: Path) -> Path:
         config = yaml.safe_load(self.kubeconfig.read_text())
         config["users"][0]["user"] = {"token": token}
@@ -228,9 +243,7 @@ def release(k8s: K8s) -> dict[str, Any]:
         "upgrade", "--install", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "--create-namespace",
         "--set", "replicaCount=2",
     )  # fmt: skip
-    k8s.kubectl(
-        "wait", "--for", "condition=Established", "crd/modelmonitors.modelmonitor.io", "--timeout=60s"
-    )
+    k8s.wait_established()
     manifest = k8s.helm("get", "manifest", RELEASE, "--namespace", RELEASE_NAMESPACE).stdout
     return {f"{d['kind']}/{d['metadata']['name']}": d for d in yaml.safe_load_all(manifest) if d}
 

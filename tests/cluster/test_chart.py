@@ -28,7 +28,7 @@ def test_install_upgrade_uninstall(bare_api: K8s, tmp_path: Path) -> None:
         "--set", "operator.prometheusUrl=http://prometheus-operated.monitoring.svc:9090",
     )  # fmt: skip
     assert "STATUS: deployed" in installed.stdout, installed.stdout
-    k8s.kubectl("wait", "--for", "condition=Established", CRD, "--timeout=60s")
+    k8s.wait_established()
     crd = k8s.get(CRD)
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert crd["metadata"]["annotations"]["meta.helm.sh/release-name"] == RELEASE

@@ -29,9 +29,7 @@ def api() -> Iterator[K8s]:
     """A fresh API server with only the CRD from crds/, applied as the README says."""
     with control_plane(controller_manager=False) as cluster:
         cluster.kubectl("apply", "-f", str(ROOT / "crds" / "modelmonitor.yaml"))
-        cluster.kubectl(
-            "wait", "--for", "condition=Established", "crd/modelmonitors.modelmonitor.io", "--timeout=60s"
-        )
+        cluster.wait_established()
         yield cluster
 
 
