@@ -7,6 +7,8 @@ whatever the number of monitors, and a restart loses nothing.
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +16,8 @@ import pandas as pd
 import requests
 
 PAGE = 10_000
+MAX_PAGE_BYTES = 64 * 1024 * 1024  # one page of 10,000 rows is a few MiB; beyond this, refuse it
+_CHUNK = 1024 * 1024
 
 
 class SidecarError(Exception):
@@ -42,19 +46,62 @@ def _page_frame(body: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({k: (v if len(v) == n else [None] * n) for k, v in data.items()})
 
 
-def read_pod(session: requests.Session, url: str, timeout: float, max_rows: int) -> pd.DataFrame:
-    """All rows of one sidecar's window (newest ``max_rows``); raises SidecarError naming the URL."""
+def _refused(url: str, status: int, token: str | None) -> SidecarError:
+    """The sidecar said 401 or 403; the message says why, and never holds the token."""
+    if token:
+        return SidecarError(
+            f"{url}: the sidecar refused the admin token (HTTP {status}): the token sent is not the one "
+            "mounted in the sidecar (was the monitor's admin Secret replaced?)"
+        )
+    return SidecarError(
+        f"{url}: the sidecar requires an admin token (HTTP {status}) and none was sent: it serves "
+        "/v1/window without one only on a loopback admin address"
+    )
+
+
+def _get_page(
+    session: requests.Session, url: str, params: dict[str, int], timeout: float, token: str | None
+) -> Any:
+    """One decoded page of ``/v1/window``: at most MAX_PAGE_BYTES, read within ``timeout`` seconds
+    (each socket operation and the whole body)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    deadline = time.monotonic() + timeout
+    with session.get(
+        f"{url}/v1/window", params=params, headers=headers, timeout=timeout, stream=True
+    ) as response:
+        if response.status_code in (401, 403):
+            raise _refused(url, response.status_code, token)
+        response.raise_for_status()
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_PAGE_BYTES:
+            raise SidecarError(f"{url}: a window page of {declared} bytes exceeds {MAX_PAGE_BYTES} bytes")
+        chunks, size = [], 0
+        for chunk in response.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > MAX_PAGE_BYTES:
+                raise SidecarError(f"{url}: a window page exceeds {MAX_PAGE_BYTES} bytes")
+            if time.monotonic() > deadline:
+                raise SidecarError(f"{url}: a window page took longer than {timeout:g} s to read")
+            chunks.append(chunk)
+    return json.loads(b"".join(chunks))
+
+
+def read_pod(
+    session: requests.Session, url: str, timeout: float, max_rows: int, *, token: str | None = None
+) -> pd.DataFrame:
+    """All rows of one sidecar's window (newest ``max_rows``); raises SidecarError naming the URL.
+
+    ``token`` (the monitor's admin token) is sent as ``Authorization: Bearer``; ``timeout`` is in
+    seconds per page."""
     frames: list[pd.DataFrame] = []
     since, total = 0, 0
     while True:
         try:
-            response = session.get(
-                f"{url}/v1/window", params={"since": since, "limit": PAGE}, timeout=timeout
-            )
-            response.raise_for_status()
-            body = response.json()
+            body = _get_page(session, url, {"since": since, "limit": PAGE}, timeout, token)
         except (requests.RequestException, ValueError) as exc:
             raise SidecarError(f"{url}: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        if not isinstance(body, dict):
+            raise SidecarError(f"{url}: /v1/window answered JSON that is not an object")
         frame = _page_frame(body)
         frames.append(frame)
         total += len(frame)
@@ -66,14 +113,20 @@ def read_pod(session: requests.Session, url: str, timeout: float, max_rows: int)
 
 
 def read_window(
-    endpoints: dict[str, str], *, timeout: float, max_rows: int, since_ts: float | None = None
+    endpoints: dict[str, str],
+    *,
+    timeout: float,
+    max_rows: int,
+    since_ts: float | None = None,
+    token: str | None = None,
 ) -> Window:
-    """Rows from every pod (``{pod: admin URL}``), rows older than ``since_ts`` (unix s) left out."""
+    """Rows from every pod (``{pod: admin URL}``), rows older than ``since_ts`` (unix s) left out;
+    ``token`` is the admin bearer token sent to every sidecar (None: send none)."""
     frames, read, failed = [], [], {}
     with requests.Session() as session:
         for pod, url in sorted(endpoints.items()):
             try:
-                frames.append(read_pod(session, url, timeout, max_rows))
+                frames.append(read_pod(session, url, timeout, max_rows, token=token))
                 read.append(pod)
             except SidecarError as exc:
                 failed[pod] = str(exc)

@@ -4,16 +4,22 @@
 - ``POST /v1/feedback`` with ``{"id": ..., "label": ...}`` or a list of them -> join counts.
 - ``GET /metrics`` -> Prometheus text format.
 - ``GET /healthz`` -> ``{"status": "ok", ...}``.
+
+Window and feedback are guarded as ``auth.py`` describes (bearer token, loopback only, or refused);
+each refusal is answered with a JSON error saying what to do and counted by reason in
+``modelmonitor_sidecar_admin_denied_total``. Metrics and health are open.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelmonitor.sidecar import jsonfast
+from modelmonitor.sidecar.auth import AdminAccess, admin_access
 
 if TYPE_CHECKING:
     from modelmonitor.sidecar.config import SidecarConfig
@@ -33,10 +39,61 @@ def _error(status: int, message: str) -> web.Response:
     return _json({"error": message}, status)
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _guard(access: AdminAccess, metrics: SidecarMetrics, handler: Handler) -> Handler:
+    """``handler`` behind the access mode: 401 without (or with a malformed) bearer token, 403 with a
+    wrong one or when no token file is configured on a non-loopback address."""
+    if access.mode == "loopback":
+        return handler
+
+    async def guarded(request: web.Request) -> web.Response:
+        if access.token is None:
+            metrics.admin_denied("no_token_file")
+            return _error(
+                403,
+                f"this sidecar has no admin token file and its admin address {access.address} is not "
+                "loopback, so /v1/window and /v1/feedback are refused: start it with --admin-token-file "
+                "(MODELMONITOR_ADMIN_TOKEN_FILE)",
+            )
+        header = request.headers.get("Authorization")
+        scheme, _, presented = (header or "").strip().partition(" ")
+        presented = presented.strip()
+        if scheme.lower() != "bearer" or not presented or " " in presented:
+            metrics.admin_denied("missing" if header is None else "malformed")
+            what = "no Authorization header" if header is None else "a malformed Authorization header"
+            response = _error(
+                401,
+                f"{what}: send 'Authorization: Bearer <token>' with the token of the monitor's admin "
+                "Secret (<monitor>-modelmonitor-admin, key token)",
+            )
+            response.headers["WWW-Authenticate"] = 'Bearer realm="modelmonitor-sidecar"'
+            return response
+        if not access.token.matches(presented.encode("utf-8", "surrogateescape")):
+            metrics.admin_denied("wrong")
+            response = _error(
+                403, "the bearer token was refused: send the token of the monitor's admin Secret"
+            )
+            response.headers["WWW-Authenticate"] = (
+                'Bearer realm="modelmonitor-sidecar", error="invalid_token"'
+            )
+            return response
+        return await handler(request)
+
+    return guarded
+
+
 def build_app(
-    config: SidecarConfig, window: Window, metrics: SidecarMetrics, proxy: ProxyServer | None = None
+    config: SidecarConfig,
+    window: Window,
+    metrics: SidecarMetrics,
+    proxy: ProxyServer | None = None,
+    access: AdminAccess | None = None,
 ) -> web.Application:
-    """The admin application; ``proxy`` (optional) adds connection figures to ``/healthz``."""
+    """The admin application; ``proxy`` (optional) adds connection figures to ``/healthz``; ``access``
+    (default: chosen from ``config``, reading the token file) guards window and feedback."""
+    access = access if access is not None else admin_access(config)
     app = web.Application(client_max_size=MAX_FEEDBACK_BYTES)
     model = {"name": config.model_name, "version": config.model_version}
 
@@ -83,8 +140,8 @@ def build_app(
             body["upstream_idle"] = proxy.pool.idle
         return _json(body)
 
-    app.router.add_get("/v1/window", window_handler)
-    app.router.add_post("/v1/feedback", feedback_handler)
+    app.router.add_get("/v1/window", _guard(access, metrics, window_handler))
+    app.router.add_post("/v1/feedback", _guard(access, metrics, feedback_handler))
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", health_handler)
     return app

@@ -15,6 +15,7 @@ from aiohttp import web
 from modelmonitor.sidecar import jsonfast
 from modelmonitor.sidecar.admin import build_app
 from modelmonitor.sidecar.audit import AuditLog
+from modelmonitor.sidecar.auth import admin_access
 from modelmonitor.sidecar.capture import Capture
 from modelmonitor.sidecar.config import SidecarConfig
 from modelmonitor.sidecar.logline import LogWriter, iso_time
@@ -29,10 +30,10 @@ DEADLINE_SWEEP = 0.1  # upstream timeouts are enforced to within this many secon
 DRAIN_SECONDS = 10.0  # time in-flight requests get to finish at shutdown
 
 
-def _event(msg: str, **fields: object) -> None:
+def _event(msg: str, level: str = "info", **fields: object) -> None:
     """A sidecar event (not a request) as a JSON line on stderr."""
     now = time.time()
-    line = {"time": iso_time(now), "level": "info", "msg": msg, **fields}
+    line = {"time": iso_time(now), "level": level, "msg": msg, **fields}
     sys.stderr.write(jsonfast.dumps(line).decode() + "\n")
     sys.stderr.flush()
 
@@ -45,6 +46,7 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
+    access = admin_access(config, log=_event)  # reads the token file first; never logs the token
     window = Window(config.window_rows, config.window_age, config.label_ttl)
     metrics = SidecarMetrics(config.model_name, config.model_version, window)
     audit = (
@@ -57,8 +59,11 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
     capture = Capture(config, metrics, window, redactor, writer)
     pool = UpstreamPool(config.upstream[0], config.upstream[1], config.connect_timeout)
     proxy = ProxyServer(config, pool, capture.on_finish)
+    metrics.stale_counts = lambda: proxy.stale
 
-    runner = web.AppRunner(build_app(config, window, metrics, proxy), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        build_app(config, window, metrics, proxy, access), access_log=None, handle_signals=False
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.admin[0], config.admin[1], reuse_address=True)
     await site.start()
@@ -75,8 +80,19 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
         protocol=config.protocol,
         redact=list(config.redact),
         audit_dir=config.audit_dir or None,
+        log_payloads=config.log_payloads,
+        admin_auth=access.mode,
         loop=type(loop).__module__,
     )
+    level, message = access.describe()
+    _event(message, level=level, admin_auth=access.mode)
+    if not config.redact_salt:
+        _event(
+            "MODELMONITOR_REDACT_SALT is not set: hashed values use a random salt of this process, so "
+            "they cannot be joined across pods or restarts (the operator sets it from the monitor's "
+            "admin Secret)",
+            level="warning",
+        )
 
     async def sweeper() -> None:
         last = time.monotonic()

@@ -37,4 +37,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     from modelmonitor.sidecar.app import run
 
-    return run(config)
+    try:
+        return run(config)
+    except ConfigError as exc:  # the token file changed between the check and the start
+        print(f"modelmonitor sidecar: {exc}", file=sys.stderr)
+        return 2

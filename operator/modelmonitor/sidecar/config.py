@@ -64,6 +64,33 @@ def parse_upstream(text: str) -> tuple[str, int]:
     return parts.hostname, parts.port or 80
 
 
+MAX_TOKEN_BYTES = 4096
+
+
+def read_token_file(path: str) -> bytes:
+    """The admin token in ``path`` (trailing whitespace stripped); a ConfigError names the flag and the
+    path, never the content."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_TOKEN_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"--admin-token-file {path!r} cannot be read: {reason}") from None
+    if len(data) > MAX_TOKEN_BYTES:
+        raise ConfigError(
+            f"--admin-token-file {path!r} is larger than {MAX_TOKEN_BYTES} bytes: it must hold the token only"
+        )
+    token = data.rstrip()
+    if not token:
+        raise ConfigError(f"--admin-token-file {path!r} is empty: it must hold the admin token")
+    if any(byte <= 0x20 or byte >= 0x7F for byte in token):
+        raise ConfigError(
+            f"--admin-token-file {path!r} holds spaces, control or non-ASCII characters: the token is sent "
+            "as 'Authorization: Bearer <token>' and must be printable ASCII without spaces"
+        )
+    return token
+
+
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in str(text).split(",") if item.strip())
 
@@ -89,7 +116,7 @@ class SidecarConfig:
     capture_max_bytes: int = 1024 * 1024
     log_max_bytes: int = 8192
     queue_size: int = 4096
-    log_payloads: bool = True
+    log_payloads: bool = False
     audit_dir: str = ""
     audit_segment_bytes: int = 64 * 1024 * 1024
     audit_segment_age: float = 3600.0
@@ -98,6 +125,7 @@ class SidecarConfig:
     connect_timeout: float = 5.0
     idle_timeout: float = 75.0
     max_connections: int = 10_000
+    admin_token_file: str = ""
 
 
 # (flag, env suffix, help, default as text or None)
@@ -141,8 +169,9 @@ _OPTIONS: tuple[tuple[str, str, str, str | None], ...] = (
     (
         "--log-payloads",
         "LOG_PAYLOADS",
-        "put (redacted) inputs and outputs on the log line: true|false",
-        "true",
+        "put (redacted) inputs and outputs on the log line: true|false (off by default: logs are "
+        "read by more people than the window)",
+        "false",
     ),
     ("--audit-dir", "AUDIT_DIR", "directory for the JSONL audit trail (empty: no audit trail)", ""),
     ("--audit-segment-bytes", "AUDIT_SEGMENT_BYTES", "rotate an audit segment at this size", "64MiB"),
@@ -152,6 +181,13 @@ _OPTIONS: tuple[tuple[str, str, str, str | None], ...] = (
     ("--connect-timeout", "CONNECT_TIMEOUT", "time allowed to connect to the model (duration)", "5s"),
     ("--idle-timeout", "IDLE_TIMEOUT", "close idle client connections after (duration)", "75s"),
     ("--max-connections", "MAX_CONNECTIONS", "client connections beyond this are refused", "10000"),
+    (
+        "--admin-token-file",
+        "ADMIN_TOKEN_FILE",
+        "file holding the bearer token /v1/window and /v1/feedback require (re-read when it changes); "
+        "empty: no token, and window and feedback are served only on a loopback --admin address",
+        "",
+    ),
 )
 
 
@@ -209,6 +245,9 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
         raise ConfigError(f"invalid --sample-rate {rate}: give a share between 0 and 1")
     if rows < 1 or queue < 1 or keep < 1 or max_conn < 1:
         raise ConfigError("--window-rows, --queue-size, --audit-keep and --max-connections must be >= 1")
+    token_file = raw["admin_token_file"].strip()
+    if token_file:
+        read_token_file(token_file)  # fail at start, with the flag and the path, not at the first request
     return SidecarConfig(
         listen=parse_hostport(raw["listen"], "--listen"),
         upstream=parse_upstream(raw["upstream"]),
@@ -236,4 +275,5 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
         connect_timeout=parse_duration(raw["connect_timeout"]),
         idle_timeout=parse_duration(raw["idle_timeout"]),
         max_connections=max_conn,
+        admin_token_file=token_file,
     )

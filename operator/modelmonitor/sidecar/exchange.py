@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 PENDING_LIMIT = 256 * 1024  # request bytes buffered while the model connection opens
 REPLAY_LIMIT = 64 * 1024  # request bytes kept to retry once on a stale keep-alive connection
+# Methods a proxy may send twice (RFC 9110 9.2.2): a POST or PATCH whose bytes reached the model may
+# have been acted on, so it is never replayed (the client gets a 502 and decides).
+IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 
 
 def _without(out: list[bytes], names: set[bytes]) -> list[bytes]:
@@ -323,14 +326,32 @@ class Exchange:
                 self.client.close()  # mid-body: the only honest signal left is closing
                 self._finish()
             return
-        if conn.served and not conn.got_bytes and self._replay is not None and not self._retried:
-            # A kept-alive connection the model closed as we reused it: send the request again once.
-            self._retried = True
-            self._pending = [*self._replay]
-            self._pending_size = self._replay_size
-            self.client.server.spawn(self._connect())
-            return
         detail = f": {exc}" if exc else ""
+        if conn.served and not conn.got_bytes and not self._retried:
+            # A kept-alive connection the model closed as we reused it. Send the request again, once, on
+            # a fresh connection only when that cannot make the model act twice.
+            server = self.client.server
+            safe = self.method in IDEMPOTENT or not conn.sent
+            if safe and self._replay is not None:
+                server.stale["retried"] += 1
+                self._retried = True
+                self._pending = [*self._replay]
+                self._pending_size = self._replay_size
+                server.spawn(self._connect())
+                return
+            server.stale["not_retried"] += 1
+            why = (
+                f"a {self.method.decode('latin-1')} request that was sent is not sent twice (the model may "
+                "have acted on it): retry it if that is safe"
+                if not safe
+                else f"the request body was larger than {REPLAY_LIMIT} bytes to send again"
+            )
+            self.fail(
+                502,
+                "upstream_reset",
+                f"the model closed a kept-alive connection without answering{detail}; {why}",
+            )
+            return
         self.fail(502, "upstream_reset", f"the model closed the connection without answering{detail}")
 
     def upstream_pause_writing(self) -> None:

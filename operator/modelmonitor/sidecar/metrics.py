@@ -143,6 +143,25 @@ class _Collector(Collector):
         queue.add_metric(labels, m.queue_depth())
         yield from (rows, pending, captured, fed, queue)
 
+        denied = CounterMetricFamily(
+            f"{PREFIX}_admin_denied",
+            "Requests to /v1/window or /v1/feedback refused, by reason (missing or malformed bearer "
+            "token: 401; wrong token, or no token file on a non-loopback address: 403).",
+            labels=[*names, "reason"],
+        )
+        for reason, count in sorted(m.denied.items()):
+            denied.add_metric([*labels, reason], count)
+        stale = CounterMetricFamily(
+            f"{PREFIX}_upstream_stale",
+            "Requests that met a kept-alive model connection closed under them, by outcome: retried on a "
+            "fresh connection (idempotent method, or nothing sent yet) or not_retried (answered 502: a "
+            "request whose bytes were sent is never sent twice unless its method is idempotent).",
+            labels=[*names, "outcome"],
+        )
+        for outcome, count in sorted(m.stale_counts().items()):
+            stale.add_metric([*labels, outcome], count)
+        yield from (denied, stale)
+
 
 class SidecarMetrics:
     """All sidecar metrics; ``observe`` is called once per finished exchange, from the event loop."""
@@ -152,6 +171,8 @@ class SidecarMetrics:
         self.version = version
         self.window = window
         self.queue_depth: Callable[[], int] = lambda: 0
+        self.stale_counts: Callable[[], dict[str, int]] = dict  # set by the wiring to the proxy's counts
+        self.denied: dict[str, int] = {}
         self.latency = FastHistogram()
         self.model_latency = FastHistogram()
         self.requests: dict[tuple[int, str], int] = {}
@@ -174,3 +195,7 @@ class SidecarMetrics:
 
     def dropped(self, reason: str, n: int = 1) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + n
+
+    def admin_denied(self, reason: str) -> None:
+        """Count a refused admin request (``missing``, ``malformed``, ``wrong``, ``no_token_file``)."""
+        self.denied[reason] = self.denied.get(reason, 0) + 1

@@ -49,6 +49,8 @@ class ProxyServer:
         self.sample_rate = config.sample_rate
         self.capture_max = config.capture_max_bytes
         self.capture_enabled = config.sample_rate > 0.0
+        # Requests that met a stale kept-alive model connection: sent again, or answered 502 (metrics).
+        self.stale = {"retried": 0, "not_retried": 0}
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a background task, keeping a reference until it ends (the loop keeps only weak ones)."""

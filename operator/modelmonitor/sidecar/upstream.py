@@ -93,6 +93,7 @@ class UpstreamConnection(CorkedWriter, asyncio.Protocol):
         "owner",
         "parser",
         "pool",
+        "sent",
         "served",
         "status",
         "transport",
@@ -107,10 +108,34 @@ class UpstreamConnection(CorkedWriter, asyncio.Protocol):
         self.owner: ResponseSink | None = None
         self.closed = False
         self.got_bytes = False  # any byte of the current response seen (for the stale-connection retry)
+        self.sent = False  # any byte of the current request handed to the transport (idem)
         self.served = 0  # responses completed on this connection
         self.status = 0
         self._headers: list[tuple[bytes, bytes]] = []
         self._reason = b""
+
+    # writes (as CorkedWriter's, plus what the stale-connection retry needs to know) ----------------
+    def write(self, data: bytes) -> None:
+        if self.cork.active:
+            if not self._out:
+                self.cork.dirty.append(self)
+            self._out.append(data)
+        else:
+            self._send(data)
+
+    def flush(self) -> None:
+        out = self._out
+        if out:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            self._send(data)
+
+    def _send(self, data: bytes) -> None:
+        transport = self.transport
+        # A transport already closing (the model's FIN was read) would drop the bytes: they were not sent.
+        if transport is not None and not self.closed and not transport.is_closing():
+            transport.write(data)
+            self.sent = True
 
     # asyncio.Protocol -------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -223,8 +248,10 @@ class UpstreamPool:
         idle = self._idle
         while idle:
             conn = idle.pop()
-            if not conn.closed:
+            transport = conn.transport
+            if not conn.closed and transport is not None and not transport.is_closing():
                 return conn
+            conn.close()  # the model closed it (its FIN was read, connection_lost not yet delivered)
         return None
 
     async def connect(self) -> UpstreamConnection:
@@ -241,6 +268,7 @@ class UpstreamPool:
         """Give a connection back after a complete response; closes it when not reusable."""
         conn.owner = None
         conn.got_bytes = False
+        conn.sent = False
         if conn.closed or not conn.keep_alive() or len(self._idle) >= self.max_idle:
             conn.close()
             return

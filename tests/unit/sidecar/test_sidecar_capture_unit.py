@@ -34,7 +34,7 @@ def record(req: bytes, resp: bytes, status: int = 200, path: bytes = b"/predict"
 
 
 def test_line_fields_and_window_row() -> None:
-    cap, window, _ = make()
+    cap, window, _ = make(log_payloads=True)
     line = json.loads(
         cap.process(record(b'{"ssn": "123", "x": 1}', b'{"prediction": 1, "probability": 0.9}'))
     )
@@ -44,6 +44,13 @@ def test_line_fields_and_window_row() -> None:
     assert "123" not in json.dumps(line)
     row = window.rows[0]
     assert row.features["x"] == 1 and row.prediction == 1 and row.probabilities == 0.9
+
+
+def test_payloads_stay_off_the_log_line_by_default() -> None:
+    cap, window, _ = make()
+    line = json.loads(cap.process(record(b'{"x": 41}', b'{"prediction": 7}')))
+    assert "inputs" not in line and "outputs" not in line and line["rows"] == 1
+    assert "41" not in json.dumps(line) and window.rows[0].features["x"] == 41  # still in the window
 
 
 def test_garbage_counts_parse_failures_and_errors_are_not_captured() -> None:
