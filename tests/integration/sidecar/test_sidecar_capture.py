@@ -110,6 +110,8 @@ def test_redacted_values_absent_from_logs_and_windows(
         "email,card",
         "--audit-dir",
         str(tmp_path),
+        "--log-payloads",
+        "true",
         env={"MODELMONITOR_REDACT_SALT": "pepper"},
     )
     rows = make_rows(2, seed=5)
@@ -136,7 +138,7 @@ def test_redacted_values_absent_from_logs_and_windows(
 
 
 def test_drop_mode_removes_the_field(make_sidecar: Any, model: Model) -> None:
-    side = make_sidecar(model.url, "--redact", "income", "--redact-mode", "drop")
+    side = make_sidecar(model.url, "--redact", "income", "--redact-mode", "drop", "--log-payloads", "true")
     send(side, "kserve-v2", make_rows(2, seed=6))
     wait_head(side, 2)
     assert "income" not in window(side, 0)["schema"]
@@ -181,7 +183,7 @@ def test_configured_by_environment(make_sidecar: Any, model: Model) -> None:
 
 
 def test_sampling_zero_captures_nothing_but_logs_every_request(make_sidecar: Any, model: Model) -> None:
-    side = make_sidecar(model.url, "--sample-rate", "0")
+    side = make_sidecar(model.url, "--sample-rate", "0", "--log-payloads", "true")
     for i in range(4):
         send(side, "json", make_rows(1, seed=i))
     lines = side.wait_lines(4)
