@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 import requests
+import urllib3
 
 PAGE = 10_000
 MAX_PAGE_BYTES = 64 * 1024 * 1024  # one page of 10,000 rows is a few MiB; beyond this, refuse it
@@ -64,7 +65,10 @@ def _get_page(
 ) -> Any:
     """One decoded page of ``/v1/window``: at most MAX_PAGE_BYTES, read within ``timeout`` seconds
     (each socket operation and the whole body)."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    # identity: a compressed body could expand far beyond the cap in one read
+    headers = {"Accept-Encoding": "identity"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     deadline = time.monotonic() + timeout
     with session.get(
         f"{url}/v1/window", params=params, headers=headers, timeout=timeout, stream=True
@@ -75,8 +79,15 @@ def _get_page(
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > MAX_PAGE_BYTES:
             raise SidecarError(f"{url}: a window page of {declared} bytes exceeds {MAX_PAGE_BYTES} bytes")
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise SidecarError(f"{url}: /v1/window answered {encoding!r}-encoded; a plain body was asked for")
         chunks, size = [], 0
-        for chunk in response.iter_content(_CHUNK):
+        while True:
+            # read1: what one receive brings, so a sidecar dripping bytes meets the deadline below
+            chunk = response.raw.read1(_CHUNK, decode_content=False)
+            if not chunk:
+                break
             size += len(chunk)
             if size > MAX_PAGE_BYTES:
                 raise SidecarError(f"{url}: a window page exceeds {MAX_PAGE_BYTES} bytes")
@@ -98,7 +109,7 @@ def read_pod(
     while True:
         try:
             body = _get_page(session, url, {"since": since, "limit": PAGE}, timeout, token)
-        except (requests.RequestException, ValueError) as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             raise SidecarError(f"{url}: {type(exc).__name__}: {str(exc)[:200]}") from exc
         if not isinstance(body, dict):
             raise SidecarError(f"{url}: /v1/window answered JSON that is not an object")
