@@ -196,11 +196,15 @@ async def test_retrain_job_once_and_autoscaler_created_then_removed(
 ) -> None:
     api = cluster.api
     prom = await prometheus()
+    # Retraining Jobs start only in a namespace that opted in to them.
+    await api.create("v1/namespaces", None,
+                     {"metadata": {"name": "default", "labels": {"modelmonitor.io/retrain": "true"}}})  # fmt: skip
     await deploy_with_history(api)
     job_template = {"spec": {"backoffLimit": 0, "template": {"spec": {
         "restartPolicy": "Never", "containers": [{"name": "train", "image": "trainer:1"}]}}}}  # fmt: skip
     await api.create(MODELMONITORS, "default", monitor(prom.url, {
-        "retrain": {"when": ["CheckFailed"], "jobTemplate": job_template, "cooldown": "1h"},
+        "retrain": {"when": ["CheckFailed"], "jobTemplate": job_template, "cooldown": "1h",
+                    "serviceAccountName": "trainer"},
         "autoscale": {"minReplicas": 2, "maxReplicas": 5, "targetCPUUtilization": 60},
     }))  # fmt: skip
     await start_operator()
@@ -265,7 +269,7 @@ async def test_observe_mode_decides_and_reports_but_changes_nothing(
     await api.create(MODELMONITORS, "default", monitor(prom.url, {
         "mode": "observe",
         "rollback": {"when": ["CheckFailed"], "consecutive": 1, "cooldown": "1h"},
-        "retrain": {"when": ["CheckFailed"], "jobTemplate": job_template},
+        "retrain": {"when": ["CheckFailed"], "jobTemplate": job_template, "serviceAccountName": "trainer"},
         "autoscale": {"maxReplicas": 3},
     }))  # fmt: skip
     known = {"revision": "1", "podTemplateHash": template_hash(rs1)}

@@ -174,6 +174,12 @@ class KubernetesPort:
             if exc.status != 404:
                 raise
 
+    def get_namespace_labels(self, namespace: str) -> dict[str, str]:
+        """The namespace's labels (opt-in to monitoring and retraining); {} when it does not exist."""
+        found = _read(lambda: self._core.read_namespace(namespace, _preload_content=False))
+        labels: dict[str, str] = ((found or {}).get("metadata") or {}).get("labels") or {}
+        return labels
+
 
 def _read(call: Callable[[], Any]) -> dict[str, Any] | None:
     """The object a read call returns as a dict, or None when the API answers 404."""

@@ -20,6 +20,7 @@ DNSName = Annotated[
     str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", max_length=253)
 ]
 ContainerName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+ServiceAccountName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Quantity = Annotated[
@@ -181,7 +182,10 @@ class Sidecar(Model):
 
     inject: bool = Field(default=True, description="Inject the sidecar; false removes what was injected.")
     image: str | None = Field(
-        default=None, max_length=512, description="Sidecar image; default: the operator's own image."
+        default=None,
+        max_length=512,
+        description="Sidecar image; default: the operator's own. Honoured only when the chart lists it in "
+        "`sidecar.allowedImages`; any other image is refused (Ready=False, ImageNotAllowed) and nothing is injected.",
     )
     listenPort: Port = Field(
         default=8480, description="Port the sidecar proxies on (the Service routes here)."
@@ -462,6 +466,10 @@ class Retrain(Model):
     )
     jobTemplate: FreeObject = Field(
         description="A batch/v1 Job spec template (like a CronJob's jobTemplate)."
+    )
+    serviceAccountName: ServiceAccountName = Field(
+        description="ServiceAccount the Job's pods run as, in the monitor's namespace; it overrides any "
+        "serviceAccountName in jobTemplate. Jobs start only in a namespace labelled modelmonitor.io/retrain=true."
     )
     cooldown: Duration = Field(default="6h", description="Least time between two retraining Jobs.")
 

@@ -212,8 +212,9 @@ async def _walkthrough(
         "window": {"maxRows": 400},
         "sidecar": {"listenPort": listen, "adminPort": admin, "redact": ["ssn"]},
         "drift": {"reference": {"configMapRef": {"name": "credit-reference"}}, "driftShare": 0.2, "minRows": 200},
-        "actions": {"mode": "observe", "retrain": {"when": ["DataDrift"], "jobTemplate": {"spec": {"template": {
-            "spec": {"restartPolicy": "Never", "containers": [{"name": "train", "image": "trainer:1"}]}}}}}},
+        "actions": {"mode": "observe", "retrain": {"when": ["DataDrift"], "serviceAccountName": "trainer",
+                                                   "jobTemplate": {"spec": {"template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "train", "image": "trainer:1"}]}}}}}},
     }  # fmt: skip
     if prom_url:
         monitor["spec"]["prometheus"] = {"url": prom_url}

@@ -8,6 +8,7 @@ nothing in the cluster: it only records and alerts.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import time
@@ -21,6 +22,7 @@ from modelmonitor.adapters.webhooks import SENDER, WebhookError
 from modelmonitor.api.spec import ActionMode, AlertFormat, ModelMonitorSpec
 from modelmonitor.api.status import ConditionType, Phase
 from modelmonitor.policy import actions as policy
+from modelmonitor.policy import permits
 from modelmonitor.policy.alerts import AlertEvent, payload, runbook_url
 from modelmonitor.workload import jobs
 from modelmonitor.workload.rollback import find_revision, plan_rollback
@@ -44,6 +46,16 @@ class ActOutcome:
     verdicts: list[tuple[str, str, str, str]] = field(default_factory=list)  # extra conditions
     alerts: list[AlertEvent] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+
+
+def _event_reason(decision: policy.Decision, result: str) -> str:
+    """The Event's reason: <Action><Result> (RollbackDone, RetrainSkipped...), unless the decision
+    names its own (a refused retrain: RetrainNotPermitted)."""
+    named = (decision.target or {}).get("event")
+    if isinstance(named, str) and named:
+        return named
+    suffix = {"Done": "", "Observed": "Observed", "Skipped": "Skipped", "Failed": "Failed"}.get(result, "")
+    return f"{decision.action.capitalize()}{suffix or 'Done'}"
 
 
 class Actor:
@@ -124,12 +136,7 @@ class Actor:
             history = policy.record(history, decision, now=stamp, result=result, message=message)
             out.status["lastAction"] = f"{decision.action} {result}"
             warning = result in ("Skipped", "Failed")
-            event_reason = {"Done": "", "Observed": "Observed", "Skipped": "Skipped", "Failed": "Failed"}.get(
-                result, ""
-            )
-            out.notes.append(
-                Note(warning, f"{decision.action.capitalize()}{event_reason or 'Done'}", message)
-            )
+            out.notes.append(Note(warning, _event_reason(decision, result), message))
             out.alerts.append(
                 AlertEvent(namespace, monitor, decision.reason, True, result, message, stamp,
                            runbook_url(self.runbook_base, decision.reason), action=decision.action)
@@ -178,6 +185,8 @@ class Actor:
         decision = policy.decide_retrain(spec, state, conditions=conditions, job_running=running, now=now)
         if decision is None:
             return
+        if decision.result in ("Planned", "Observed"):
+            decision = self._retrain_permitted(namespace, decision)
         result, message = decision.result, decision.message
         if decision.result == "Planned":
             features = [f["name"] for f in (drift or {}).get("features") or [] if f.get("drifted")]
@@ -210,6 +219,22 @@ class Actor:
                     "outcome": "Running",
                 }
         decisions.append((decision, result, message))
+
+    def _retrain_permitted(self, namespace: str, decision: policy.Decision) -> policy.Decision:
+        """The decision, refused (Skipped, Event RetrainNotPermitted) when the namespace has not opted
+        in to retraining Jobs; in observe mode it says it would be. Reads the namespace's labels only
+        when a Job is due, so a monitor that never retrains costs no call."""
+        refusal = permits.check_retrain(namespace, self.kube.get_namespace_labels(namespace))
+        if refusal is None:
+            return decision
+        if decision.result == "Observed":
+            return dataclasses.replace(decision, message=f"{decision.message}, but {refusal.message}")
+        return dataclasses.replace(
+            decision,
+            result="Skipped",
+            message=f"{decision.reason} is True; not starting a retraining Job: {refusal.message}",
+            target={"event": refusal.reason},
+        )
 
     def _retrain_running(
         self, namespace: str, monitor: str, status: dict[str, Any], state: policy.ActionState, out: ActOutcome

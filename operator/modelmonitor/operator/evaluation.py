@@ -26,6 +26,7 @@ from modelmonitor.drift import detect
 from modelmonitor.operator import reference as references
 from modelmonitor.operator.actions import Actor, Note
 from modelmonitor.operator.settings import OperatorSettings
+from modelmonitor.policy import permits
 from modelmonitor.policy.alerts import AlertEvent, condition_alerts
 from modelmonitor.policy.queries import Selector, resource_queries, slo_queries, utilization_basis
 from modelmonitor.policy.target import Transition, assess_target
@@ -122,7 +123,8 @@ class MissingTargets:
         ready: dict[str, Any] = next(
             (c for c in req.status.get("conditions") or [] if c.get("type") == "Ready"), {}
         )
-        return ready.get("reason") != "TargetNotFound" or (req.now - seen[1]).total_seconds() >= retry_seconds
+        waiting = ready.get("reason") == "TargetNotFound" or ready.get("reason") in permits.REFUSALS
+        return not waiting or (req.now - seen[1]).total_seconds() >= retry_seconds
 
     def saw(self, req: Request, *, found: bool) -> None:
         key = (req.namespace, req.name, req.uid)
@@ -166,6 +168,9 @@ class Reconciler:
         if base.spec is None or deployment is None:
             return Outcome(patch, base.transitions)
         spec = base.spec
+        refused = self._refused(spec, req, deployment, patch)
+        if refused is not None:
+            return refused  # not opted in, or an image the operator may not inject: nothing acted on
 
         verdicts: list[Verdict] = []
         managed = gitops.managed_by(deployment)
@@ -492,6 +497,59 @@ class Reconciler:
         out.drift = obs.drift
         if window.pods_failed:
             out.failures.append("sidecar")
+
+    # ---------------------------------------------------------------------------------------- permits
+
+    def _refused(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], patch: dict[str, Any]
+    ) -> Outcome | None:
+        """The outcome of a monitor the operator may not act on (policy/permits.py), else None.
+
+        Consent withdrawn (the opt-in label removed) takes out what this monitor put in: the Service
+        routes, the sidecar and its HPA, as a delete of the monitor would. A refused image changes
+        nothing: the sidecar already there, if any, is one the operator was allowed to inject."""
+        refusal = permits.check_target(
+            spec, namespace=req.namespace,
+            namespace_labels=self.kube.get_namespace_labels(req.namespace) if self.settings.require_opt_in else {},
+            deployment_labels=(deployment.get("metadata") or {}).get("labels") or {},
+            require_opt_in=self.settings.require_opt_in, default_image=self.settings.sidecar_image,
+            allowed_images=self.settings.sidecar_images,
+        )  # fmt: skip
+        if refusal is None:
+            return None
+        self._missing.saw(req, found=False)  # refused: look again once per --retry, as for a missing target
+        said = "nothing was changed"
+        ops = plan_removal(deployment, monitor=req.name) if refusal.reason == permits.NOT_OPTED_IN else []
+        before: dict[str, Any] = next(
+            (c for c in req.status.get("conditions") or [] if c.get("type") == "Ready"), {}
+        )
+        if ops or (refusal.reason == permits.NOT_OPTED_IN and before.get("reason") != refusal.reason):
+            self.actor.cleanup(req.namespace, req.name)
+            self._unroute(req.namespace, req.name)
+        if ops:
+            self.kube.json_patch_deployment(req.namespace, spec.target.deployment, ops)
+            said = "the sidecar this monitor injected was removed and its Services restored"
+        said += f"; looking again every {self.settings.retry_seconds:g}s"
+        now = iso(req.now)
+        conditions = patch["conditions"]
+        for kind, message in ((ConditionType.READY, f"{refusal.message}; {said}"),
+                              (ConditionType.SIDECAR_INJECTED, f"not injected: {refusal.reason}")):  # fmt: skip
+            conditions = [
+                c.model_dump(mode="json", exclude_none=True)
+                for c in set_condition(
+                    conditions, type=kind, status=ConditionStatus.FALSE, reason=refusal.reason,
+                    message=message, now=now, generation=req.generation,
+                )
+            ]  # fmt: skip
+        patch["conditions"] = conditions
+        patch["phase"] = str(Phase.ERROR)
+        old = {c["type"]: (c["status"], c["reason"]) for c in req.status.get("conditions") or []}
+        transitions = [
+            Transition(type=c["type"], status=c["status"], reason=c["reason"], message=c.get("message", ""))
+            for c in conditions
+            if old.get(c["type"]) != (c["status"], c["reason"])
+        ]
+        return Outcome(patch, transitions)
 
 
 def _ready(pod: dict[str, Any]) -> bool:

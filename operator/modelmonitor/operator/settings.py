@@ -6,11 +6,14 @@ into the environment before it imports the handlers; everything else reads this 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from modelmonitor.api.durations import parse_duration
+from modelmonitor.workload.netpol import DEFAULT_PROMETHEUS_PEERS, check_peers
 
 ENV_PREFIX = "MODELMONITOR_"
 
@@ -41,6 +44,15 @@ class OperatorSettings:
     priority: int = 0
     """Kopf peering priority. Replicas of equal priority all pause (Kopf's rule), so each replica
     draws its own at start unless one is given."""
+    network_policy: bool = True
+    """Guard each monitor's sidecar admin port with a NetworkPolicy (operator and Prometheus only)."""
+    operator_namespace: str = ""
+    """The operator's own namespace (the chart sets it from the Downward API): the NetworkPolicy
+    admits the operator's pods from there to the sidecars' admin port."""
+    operator_pod_labels: dict[str, str] = field(default_factory=dict)
+    """Labels that select the operator's pods (the chart's selector labels), for that NetworkPolicy."""
+    network_policy_prometheus: tuple[dict[str, Any], ...] = DEFAULT_PROMETHEUS_PEERS
+    """NetworkPolicyPeers of Prometheus, admitted to the sidecars' admin port (its /metrics)."""
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -57,4 +69,36 @@ class OperatorSettings:
             standalone=_env("STANDALONE", "false").lower() in ("1", "true", "yes"),
             peering=_env("PEERING", "modelmonitor"),
             priority=int(_env("PRIORITY") or secrets.randbelow(2**31 - 1) + 1),
+            network_policy=_env("NETWORK_POLICY", "true").lower() in ("1", "true", "yes"),
+            operator_namespace=_env("OPERATOR_NAMESPACE").strip(),
+            operator_pod_labels=parse_labels(
+                _env("OPERATOR_POD_LABELS"), where=ENV_PREFIX + "OPERATOR_POD_LABELS"
+            ),
+            network_policy_prometheus=parse_peers(
+                _env("NETWORK_POLICY_PROMETHEUS"), where=ENV_PREFIX + "NETWORK_POLICY_PROMETHEUS"
+            ),
         )
+
+
+def parse_labels(text: str, *, where: str) -> dict[str, str]:
+    """``k=v,k=v`` (a label selector of equalities) as a dict; ValueError naming ``where`` if not."""
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip() or "=" in value:
+            raise ValueError(f"{where}: {part!r} is not key=value (expected k=v,k=v)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_peers(text: str, *, where: str) -> tuple[dict[str, Any], ...]:
+    """A JSON list of NetworkPolicyPeer objects; empty text: the default (Prometheus by its label)."""
+    if not text.strip():
+        return DEFAULT_PROMETHEUS_PEERS
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: not JSON ({exc.msg} at character {exc.pos})") from exc
+    return check_peers(data, where=where)

@@ -22,12 +22,18 @@ def owner_reference(monitor: str, uid: str) -> dict[str, Any]:
 
 
 def retrain_job(spec: ModelMonitorSpec, *, monitor: str, uid: str, env: dict[str, str]) -> dict[str, Any]:
-    """A batch/v1 Job from ``spec.actions.retrain.jobTemplate``; ``env`` describes the trigger."""
-    assert spec.actions.retrain is not None
-    template = copy.deepcopy(spec.actions.retrain.jobTemplate)
-    job_spec = template.get("spec") or {}
+    """A batch/v1 Job from ``spec.actions.retrain.jobTemplate``; ``env`` describes the trigger.
+
+    Its pods run as ``spec.actions.retrain.serviceAccountName``, whatever the template says (the
+    deprecated ``serviceAccount`` alias included): the Job never borrows another identity."""
+    retrain = spec.actions.retrain
+    assert retrain is not None
+    template = copy.deepcopy(retrain.jobTemplate)
+    job_spec = _object(template, "spec")
     extra = [{"name": k, "value": v} for k, v in env.items()]
-    pod = (job_spec.get("template") or {}).get("spec") or {}
+    pod = _object(_object(job_spec, "template"), "spec")
+    pod.pop("serviceAccount", None)
+    pod["serviceAccountName"] = retrain.serviceAccountName
     for container in pod.get("containers") or []:
         names = {e.get("name") for e in extra}
         container["env"] = [e for e in container.get("env") or [] if e.get("name") not in names] + extra
@@ -46,6 +52,14 @@ def retrain_job(spec: ModelMonitorSpec, *, monitor: str, uid: str, env: dict[str
         },
         "spec": job_spec,
     }
+
+
+def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """``parent[key]``, made an object when it is missing or not one (the API then judges the rest)."""
+    if not isinstance(parent.get(key), dict):
+        parent[key] = {}
+    child: dict[str, Any] = parent[key]
+    return child
 
 
 def job_outcome(job: dict[str, Any]) -> str:

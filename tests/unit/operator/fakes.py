@@ -35,6 +35,7 @@ class FakeKube:
         self.jobs: list[dict[str, Any]] = []
         self.calls: list[tuple[str, Any]] = []
         self.created_jobs: list[dict[str, Any]] = []
+        self.namespace_labels: dict[str, dict[str, str]] = {}  # by namespace
         self._names = itertools.count(1)
 
     def _call(self, name: str, arg: Any = None) -> None:
@@ -94,6 +95,13 @@ class FakeKube:
         self._call("get_secret_value", name)
         return None
 
+    def get_namespace_labels(self, namespace: str) -> dict[str, str]:
+        self._call("get_namespace_labels", namespace)
+        return dict(self.namespace_labels.get(namespace) or {})
+
+    def delete_hpa(self, namespace: str, name: str) -> None:
+        self._call("delete_hpa", name)
+
 
 def settings(**fields: Any) -> OperatorSettings:
     return OperatorSettings(**{"tick_seconds": 10.0, "retry_seconds": 30.0, "sidecar_image": IMAGE, **fields})
@@ -113,7 +121,8 @@ def deployment(name: str = "x", uid: str = "dep-x", labels: dict[str, str] | Non
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "ns", "uid": uid, "generation": 1, "resourceVersion": "1"},
+        "metadata": {"name": name, "namespace": "ns", "uid": uid, "generation": 1, "resourceVersion": "1",
+                     "labels": {"modelmonitor.io/enabled": "true"}},  # opted in to monitoring
         "spec": {
             "replicas": 1,
             "selector": selector or {"matchLabels": dict(labels)},

@@ -65,7 +65,8 @@ def test_renumbered_replicasets_are_found_by_template_not_number() -> None:
 def test_retrain_job_carries_the_trigger_and_is_owned() -> None:
     s = ModelMonitorSpec.model_validate({
         "target": {"deployment": "m"},
-        "actions": {"retrain": {"when": ["DataDrift"], "jobTemplate": {"spec": {"template": {"spec": {
+        "actions": {"retrain": {"when": ["DataDrift"], "serviceAccountName": "trainer",
+                                "jobTemplate": {"spec": {"template": {"spec": {
             "restartPolicy": "Never",
             "containers": [{"name": "train", "image": "t", "env": [{"name": "MODELMONITOR_REASON", "value": "old"}]}],
         }}}}}},
@@ -121,3 +122,22 @@ def test_alert_payloads() -> None:
     assert slack["text"].startswith("[FIRING] ModelMonitor risk/mm: SLOBreached ObjectiveBreached")
     action = AlertEvent("risk", "mm", "SLOBreached", True, "Done", "rolled back", "T", "u", action="rollback")
     assert payload(action, AlertFormat.JSON)["alertname"] == "ModelMonitorRollbackDone"
+
+
+def test_rollback_keeps_the_admin_volume_the_sidecar_mounts() -> None:
+    """The restored template is the ReplicaSet's without what the monitor added; the sidecar goes
+    back in with the volume of its token (the API server refuses a mount of a missing volume)."""
+    from modelmonitor.workload.injection import ADMIN_VOLUME
+
+    dep = deployment()
+    dep["metadata"]["uid"] = "u1"
+    dep["spec"]["template"]["spec"]["volumes"] = [{"name": "cache", "emptyDir": {}}]
+    old = replicaset(dep, "credit:1.1", "3", "6d9f")  # before the sidecar: no admin volume
+    dep = jsonpatch.apply_patch(dep, plan_injection(dep, spec(), monitor="mm", image=IMAGE))
+    after = jsonpatch.apply_patch(dep, plan_rollback(dep, old, reason="SLOBreached"))
+    pod = after["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["cache", ADMIN_VOLUME]
+    assert pod["volumes"][1] == dep["spec"]["template"]["spec"]["volumes"][1]
+    mounts = {m["name"] for c in pod["containers"] for m in c.get("volumeMounts") or []}
+    assert mounts <= {v["name"] for v in pod["volumes"]}
+    assert template_hash(after) == template_hash(old)
