@@ -120,6 +120,8 @@ async def step_operator(timeout: float) -> None:
                 "1.0.0",
                 "--redact",
                 "ssn",
+                "--log-payloads",  # off by default; the demo shows what redaction leaves on a log line
+                "true",
             ),
             ready_url=f"http://127.0.0.1:{admin}/healthz",
         ),
