@@ -140,7 +140,7 @@ _OPTIONS: tuple[tuple[str, str, str, str | None], ...] = (
     (
         "--admin",
         "ADMIN",
-        "HOST:PORT of the admin server (/v1/window, /v1/feedback, /metrics)",
+        "HOST:PORT of the admin server (/v1/window and /v1/feedback, guarded; /metrics and /healthz, open)",
         "0.0.0.0:9100",
     ),
     ("--model-name", "MODEL_NAME", "model name put on logs, rows and metrics", "model"),
@@ -195,7 +195,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sidecar flags; each defaults to ``None`` so the environment can fill it in."""
     for flag, env, text, default in _OPTIONS:
         shown = (
-            f" (env MODELMONITOR_{env}; default {default})"
+            f" (env MODELMONITOR_{env}; default {default or 'none'})"
             if default is not None
             else f" (env MODELMONITOR_{env})"
         )
