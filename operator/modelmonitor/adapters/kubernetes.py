@@ -57,6 +57,7 @@ class KubernetesPort:
         self._core = kubernetes.client.CoreV1Api(self._client)
         self._batch = kubernetes.client.BatchV1Api(self._client)
         self._autoscaling = kubernetes.client.AutoscalingV2Api(self._client)
+        self._networking = kubernetes.client.NetworkingV1Api(self._client)
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The Deployment, or None when it does not exist."""
@@ -180,6 +181,48 @@ class KubernetesPort:
         labels: dict[str, str] = ((found or {}).get("metadata") or {}).get("labels") or {}
         return labels
 
+    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A whole Secret (the monitor's admin Secret), or None when it does not exist. The caller
+        checks that it is its own (labels, owner) before it looks at the data."""
+        return _read(lambda: self._core.read_namespaced_secret(name, namespace, _preload_content=False))
+
+    def create_secret(self, namespace: str, body: dict[str, Any]) -> bool:
+        """Create a Secret; False when one of that name already exists (409: read it again)."""
+        return _create(
+            lambda: self._core.create_namespaced_secret(
+                namespace,
+                body,  # type: ignore[arg-type]  # the client sends a plain dict as it is
+                _preload_content=False,
+                field_manager=FIELD_MANAGER,
+            )
+        )
+
+    def get_network_policy(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return _read(
+            lambda: self._networking.read_namespaced_network_policy(name, namespace, _preload_content=False)
+        )
+
+    def create_network_policy(self, namespace: str, body: dict[str, Any]) -> bool:
+        """Create a NetworkPolicy; False when one of that name already exists (409)."""
+        return _create(
+            lambda: self._networking.create_namespaced_network_policy(
+                namespace,
+                body,  # type: ignore[arg-type]  # the client sends a plain dict as it is
+                _preload_content=False,
+                field_manager=FIELD_MANAGER,
+            )
+        )
+
+    def json_patch_network_policy(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+        self._networking.patch_namespaced_network_policy(
+            name,
+            namespace,
+            ops,
+            _content_type=JSON_PATCH,
+            _preload_content=False,
+            field_manager=FIELD_MANAGER,
+        )
+
 
 def _read(call: Callable[[], Any]) -> dict[str, Any] | None:
     """The object a read call returns as a dict, or None when the API answers 404."""
@@ -196,3 +239,14 @@ def _read(call: Callable[[], Any]) -> dict[str, Any] | None:
 def _has_labels(obj: dict[str, Any], wanted: dict[str, str]) -> bool:
     labels = (obj.get("metadata") or {}).get("labels") or {}
     return all(labels.get(k) == v for k, v in wanted.items())
+
+
+def _create(call: Callable[[], Any]) -> bool:
+    """True when the create call made the object, False when the API answers 409 (it exists)."""
+    try:
+        call()
+    except ApiException as exc:
+        if exc.status == 409:
+            return False
+        raise
+    return True

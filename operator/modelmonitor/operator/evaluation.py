@@ -32,7 +32,7 @@ from modelmonitor.policy.queries import Selector, resource_queries, slo_queries,
 from modelmonitor.policy.target import Transition, assess_target
 from modelmonitor.policy.unbuilt import judge_unbuilt
 from modelmonitor.policy.verdict import Observations, Verdict, judge_checks, judge_drift, judge_slos, phase_of
-from modelmonitor.workload import gitops
+from modelmonitor.workload import admin, gitops, netpol
 from modelmonitor.workload.injection import (
     SIDECAR_NAME,
     InjectionError,
@@ -142,6 +142,7 @@ class Reconciler:
         self.settings = settings
         self.actor = Actor(kube, settings.runbook_base_url)
         self._missing = MissingTargets()
+        self._said_no_policy = threading.Event()
 
     # ------------------------------------------------------------------------------------------ entry
 
@@ -181,7 +182,7 @@ class Reconciler:
             Verdict(ConditionType.GITOPS_MANAGED, "False", "NotManaged", "no Argo CD or Flux markers found")
         )  # fmt: skip
         notes: list[Note] = []
-        injected = self._inject(spec, req, deployment, notes)
+        injected, token = self._inject(spec, req, deployment, notes)
         verdicts.append(injected)
 
         outcome = Outcome(patch, notes=notes)
@@ -193,7 +194,9 @@ class Reconciler:
         patch["target"] = target_status
 
         if due(parse_duration(spec.interval), req) or previous.get("podTemplateHash") != template:
-            verdicts.extend(self._evaluate(spec, req, deployment, injected, since or now, outcome))
+            verdicts.extend(
+                self._evaluate(spec, req, deployment, injected, since or now, outcome, token=token)
+            )
             patch["lastEvaluation"] = now
             outcome.evaluated = True
 
@@ -276,7 +279,10 @@ class Reconciler:
 
     def _inject(
         self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], notes: list[Note]
-    ) -> Verdict:
+    ) -> tuple[Verdict, str | None]:
+        """The SidecarInjected verdict, and the admin token to read the sidecars with (None when
+        there is no sidecar of ours to read). The admin Secret and the NetworkPolicy are in place
+        before the sidecar goes into the pod template."""
         kind = ConditionType.SIDECAR_INJECTED
         name = spec.target.deployment
         if not spec.sidecar.inject:
@@ -284,12 +290,18 @@ class Reconciler:
             ops = plan_removal(deployment, monitor=req.name)
             if ops:
                 self.kube.json_patch_deployment(req.namespace, name, ops)
-                return Verdict(kind, "False", "NotInjected", "sidecar removed (spec.sidecar.inject is false)")
-            return Verdict(kind, "False", "NotInjected", "spec.sidecar.inject is false")
+                return Verdict(
+                    kind, "False", "NotInjected", "sidecar removed (spec.sidecar.inject is false)"
+                ), None
+            return Verdict(kind, "False", "NotInjected", "spec.sidecar.inject is false"), None
         try:
             ops = plan_injection(deployment, spec, monitor=req.name, image=self.settings.sidecar_image)
         except InjectionError as exc:
-            return Verdict(kind, "False", exc.reason, exc.message)
+            return Verdict(kind, "False", exc.reason, exc.message), None
+        access = self._admin_access(spec, req, deployment)
+        if isinstance(access, Verdict):
+            return access, None
+        token = access
         if ops:
             self.kube.json_patch_deployment(req.namespace, name, ops)
             return Verdict(
@@ -297,15 +309,85 @@ class Reconciler:
                 "False",
                 "RolloutInProgress",
                 "sidecar added to the pod template; waiting for the rollout",
-            )
+            ), token
         if not rollout_complete(deployment):
             failure = rollout_failure(deployment)
             if failure is not None:
                 return Verdict(kind, "False", "RolloutFailed", f"the rollout with the sidecar is stuck: {failure} "
-                               "(kubectl describe the new pods: an image pull or a crash?)")  # fmt: skip
-            return Verdict(kind, "False", "RolloutInProgress", "waiting for every replica to run the sidecar")
+                               "(kubectl describe the new pods: an image pull or a crash?)"), token  # fmt: skip
+            return Verdict(
+                kind, "False", "RolloutInProgress", "waiting for every replica to run the sidecar"
+            ), token
         routes = self._route(spec, req, deployment, notes)
-        return Verdict(kind, "True", "Injected", f"sidecar runs in every replica{routes}")
+        return Verdict(kind, "True", "Injected", f"sidecar runs in every replica{routes}"), token
+
+    def _admin_access(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any]
+    ) -> Verdict | str:
+        """The monitor's admin Secret, created when missing and used only when it is the monitor's
+        own, and its NetworkPolicy: the admin token, or the verdict that stops the injection. No
+        message shows anything of a Secret's data."""
+        kind = ConditionType.SIDECAR_INJECTED
+        name = admin.admin_name(req.name)
+        secret = self.kube.get_secret(req.namespace, name)
+        if secret is None:
+            body = admin.admin_secret(req.name, req.uid)
+            # 409: another replica (or an earlier, interrupted evaluation) made it first: read that one.
+            secret = (
+                body
+                if self.kube.create_secret(req.namespace, body)
+                else self.kube.get_secret(req.namespace, name)
+            )
+            if secret is None:
+                return Verdict(kind, "False", "AdminSecretMissing",
+                               f"Secret {name!r} was created and is gone again; trying again at the next evaluation")  # fmt: skip
+        problem = admin.conflict(secret, req.name, req.uid)
+        if problem is not None:
+            return Verdict(kind, "False", "AdminSecretConflict", problem)
+        token = admin.token(secret)
+        if token is None:
+            return Verdict(kind, "False", "AdminSecretInvalid", f"Secret {name!r} has no usable key "
+                           f"{admin.TOKEN_KEY!r}: delete it, and the operator creates a new one")  # fmt: skip
+        refused = self._network_policy(spec, req, deployment)
+        return refused if refused is not None else token
+
+    def _network_policy(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any]
+    ) -> Verdict | None:
+        """Create or correct the NetworkPolicy of the sidecars' admin port (workload/netpol.py); the
+        verdict when a NetworkPolicy of that name is not the monitor's own, else None. Off with the
+        network_policy setting: then none is made (one made before stays until the monitor goes)."""
+        settings = self.settings
+        if not settings.network_policy:
+            return None
+        if not settings.operator_namespace or not settings.operator_pod_labels:
+            # An operator-wide setting, not the monitor's fault: said once in the log, not in status.
+            if not self._said_no_policy.is_set():
+                self._said_no_policy.set()
+                log.warning("no NetworkPolicy guards the sidecars' admin ports: the operator's namespace and "
+                            "pod labels are not set (MODELMONITOR_OPERATOR_NAMESPACE, "
+                            "MODELMONITOR_OPERATOR_POD_LABELS); the bearer token is the only guard")  # fmt: skip
+            return None
+        name = admin.admin_name(req.name)
+        desired = netpol.network_policy(
+            deployment, monitor=req.name, uid=req.uid, admin_port=spec.sidecar.adminPort,
+            operator_namespace=settings.operator_namespace, operator_labels=settings.operator_pod_labels,
+            prometheus=settings.network_policy_prometheus,
+        )  # fmt: skip
+        stored = self.kube.get_network_policy(req.namespace, name)
+        if stored is None:
+            if self.kube.create_network_policy(req.namespace, desired):
+                return None
+            stored = self.kube.get_network_policy(req.namespace, name)  # 409: made meanwhile
+            if stored is None:
+                return None  # made and gone again: the next evaluation makes it
+        problem = netpol.conflict(stored, req.name, req.uid)
+        if problem is not None:
+            return Verdict(ConditionType.SIDECAR_INJECTED, "False", "NetworkPolicyConflict", problem)
+        ops = netpol.plan_update(stored, desired)
+        if ops:
+            self.kube.json_patch_network_policy(req.namespace, name, ops)
+        return None
 
     def _route(
         self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], notes: list[Note]
@@ -358,6 +440,8 @@ class Reconciler:
         injected: Verdict,
         since: str,
         out: Outcome,
+        *,
+        token: str | None = None,
     ) -> list[Verdict]:
         started = parse_iso(since) or req.now
         lookback = min(
@@ -368,7 +452,7 @@ class Reconciler:
         selector = (deployment.get("spec") or {}).get("selector") or {}
         replicasets = owned_replicasets(self.kube.list_replicasets(req.namespace, selector), deployment)
         self._gather_prometheus(spec, req, deployment, replicasets, obs, out)
-        self._gather_drift(spec, req, deployment, replicasets, injected, started, obs, out)
+        self._gather_drift(spec, req, deployment, replicasets, injected, started, obs, out, token=token)
 
         verdicts = [judge_slos(spec, obs)]
         previous = {c.get("name"): int(c.get("failures") or 0) for c in req.status.get("checks") or []}
@@ -428,7 +512,7 @@ class Reconciler:
     def _gather_drift(
         self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any],
         replicasets: list[dict[str, Any]], injected: Verdict, started: datetime.datetime,
-        obs: Observations, out: Outcome,
+        obs: Observations, out: Outcome, *, token: str | None = None,
     ) -> None:  # fmt: skip
         if injected.status != "True":
             obs.drift_reason = (
@@ -450,7 +534,7 @@ class Reconciler:
             return
         window = sidecars.read_window(
             endpoints, timeout=parse_duration(spec.prometheus.timeout), max_rows=spec.window.maxRows,
-            since_ts=started.timestamp(),
+            since_ts=started.timestamp(), token=token,
         )  # fmt: skip
         if not window.pods_read:
             out.failures.append("sidecar")

@@ -7,7 +7,9 @@ starts with a ``test`` of the resourceVersion and of the exact entries it touche
 edit makes it fail (422) instead of clobbering someone else's change; the next tick plans again.
 
 What was injected is recorded in one annotation on the Deployment, so injection is idempotent
-(``inject(inject(x)) == inject(x)``) and removal takes away exactly what was added.
+(``inject(inject(x)) == inject(x)``) and removal takes away exactly what was added: the sidecar
+container and the pod's ``modelmonitor-admin`` volume, which holds the monitor's admin token
+(``workload/admin.py``) for the sidecar alone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.workload import admin
 
 SIDECAR_NAME = "modelmonitor-sidecar"
 INJECTED_ANNOTATION = "modelmonitor.io/injected"
@@ -25,6 +28,14 @@ ROUTE_ANNOTATION = "modelmonitor.io/routed"
 PROXY_PORT_NAME = "mm-proxy"
 ADMIN_PORT_NAME = "mm-admin"
 SIDECAR_USER = 65532
+ADMIN_VOLUME = "modelmonitor-admin"
+ADMIN_MOUNT = "/var/run/modelmonitor/admin"
+ADMIN_TOKEN_FILE = f"{ADMIN_MOUNT}/{admin.TOKEN_KEY}"
+# A Secret volume's files belong to root (group root, or the pod's fsGroup when the user's pod sets
+# one), and the sidecar runs as uid 65532 with no fsGroup of ours: 0440 would lock it out of its own
+# token in most pods. 0444 is safe here because only the sidecar container mounts this volume (the
+# model's containers do not see it) and its only item is the token.
+ADMIN_MODE = 0o444
 
 
 def pointer(*parts: str | int) -> str:
@@ -50,6 +61,10 @@ def pod_template(deployment: dict[str, Any]) -> dict[str, Any]:
 
 def containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
     return list((pod_template(deployment).get("spec") or {}).get("containers") or [])
+
+
+def volumes(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((pod_template(deployment).get("spec") or {}).get("volumes") or [])
 
 
 def model_container(deployment: dict[str, Any], spec: ModelMonitorSpec) -> dict[str, Any]:
@@ -83,8 +98,25 @@ def _version_env(deployment: dict[str, Any], label: str) -> dict[str, Any]:
     }
 
 
-def sidecar_container(spec: ModelMonitorSpec, deployment: dict[str, Any], *, image: str) -> dict[str, Any]:
-    """The sidecar container exactly as injected (validates the target container first)."""
+def admin_volume(monitor: str) -> dict[str, Any]:
+    """The pod volume of the monitor's admin Secret: its token only (the salt goes in by env)."""
+    return {
+        "name": ADMIN_VOLUME,
+        "secret": {
+            "secretName": admin.admin_name(monitor),
+            "items": [{"key": admin.TOKEN_KEY, "path": admin.TOKEN_KEY}],
+            "defaultMode": ADMIN_MODE,
+        },
+    }
+
+
+def sidecar_container(
+    spec: ModelMonitorSpec, deployment: dict[str, Any], *, image: str, monitor: str
+) -> dict[str, Any]:
+    """The sidecar container exactly as injected for ``monitor`` (validates the target container
+    first). It reads its admin token from the monitor's admin Secret, mounted read-only at
+    ``ADMIN_MOUNT``, and its redaction salt from the same Secret, so that every pod of the monitor
+    hashes redacted values alike."""
     model_container(deployment, spec)
     side = spec.sidecar
     ports_in_use = {
@@ -113,6 +145,12 @@ def sidecar_container(spec: ModelMonitorSpec, deployment: dict[str, Any], *, ima
         {"name": "MODELMONITOR_WINDOW_ROWS", "value": str(spec.window.maxRows)},
         {"name": "MODELMONITOR_WINDOW_AGE", "value": spec.window.maxAge},
     ]
+    secret = admin.admin_name(monitor)
+    env.append({"name": "MODELMONITOR_ADMIN_TOKEN_FILE", "value": ADMIN_TOKEN_FILE})
+    env.append({
+        "name": "MODELMONITOR_REDACT_SALT",
+        "valueFrom": {"secretKeyRef": {"name": secret, "key": admin.SALT_KEY}},
+    })  # fmt: skip
     if side.redact:
         env.append({"name": "MODELMONITOR_REDACT", "value": ",".join(side.redact)})
     if side.detectPII:
@@ -127,6 +165,7 @@ def sidecar_container(spec: ModelMonitorSpec, deployment: dict[str, Any], *, ima
             {"name": ADMIN_PORT_NAME, "containerPort": side.adminPort, "protocol": "TCP"},
         ],
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": side.adminPort}, "periodSeconds": 5},
+        "volumeMounts": [{"name": ADMIN_VOLUME, "mountPath": ADMIN_MOUNT, "readOnly": True}],
         "resources": side.resources.model_dump(mode="json"),
         "securityContext": {
             "runAsNonRoot": True,
@@ -146,9 +185,14 @@ class Record:
     monitor: str
     container: str
     digest: str
+    volume: str | None = None
+    """The pod volume added with the sidecar (None in records written before there was one)."""
 
     def to_json(self) -> str:
-        return json.dumps({"monitor": self.monitor, "container": self.container, "digest": self.digest})
+        data = {"monitor": self.monitor, "container": self.container, "digest": self.digest}
+        if self.volume is not None:
+            data["volume"] = self.volume
+        return json.dumps(data)
 
     @classmethod
     def read(cls, deployment: dict[str, Any]) -> Record | None:
@@ -157,10 +201,12 @@ class Record:
             return None
         try:
             data = json.loads(text)
+            volume = data.get("volume")
             return cls(
-                monitor=str(data["monitor"]), container=str(data["container"]), digest=str(data["digest"])
-            )
-        except (ValueError, KeyError, TypeError):
+                monitor=str(data["monitor"]), container=str(data["container"]), digest=str(data["digest"]),
+                volume=str(volume) if volume is not None else None,
+            )  # fmt: skip
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
 
@@ -174,7 +220,9 @@ def plan_injection(
 ) -> list[dict[str, Any]]:
     """The JSON patch that makes the sidecar present and as desired; ``[]`` when it already is.
 
-    Raises InjectionError when another monitor owns the injection or the pod template cannot take it.
+    The pod template gets the admin volume first (the sidecar mounts it), then the sidecar.
+    Raises InjectionError when another monitor owns the injection or the pod template cannot take it
+    (a volume named ``modelmonitor-admin`` that the monitor did not add, for instance).
     """
     record = Record.read(deployment)
     if record is not None and record.monitor != monitor:
@@ -182,11 +230,14 @@ def plan_injection(
             "InjectedByOtherMonitor",
             f"the sidecar was injected for ModelMonitor {record.monitor!r}; one monitor per Deployment",
         )
-    desired = sidecar_container(spec, deployment, image=image)
+    desired = sidecar_container(spec, deployment, image=image, monitor=monitor)
+    volume = admin_volume(monitor)
+    ops = _volume_ops(deployment, volume, ours=record is not None and record.volume == ADMIN_VOLUME)
     current = containers(deployment)
     index = next((i for i, c in enumerate(current) if c.get("name") == SIDECAR_NAME), None)
-    new_record = Record(monitor=monitor, container=SIDECAR_NAME, digest=_digest(desired))
-    ops: list[dict[str, Any]] = []
+    new_record = Record(
+        monitor=monitor, container=SIDECAR_NAME, digest=_digest([desired, volume]), volume=ADMIN_VOLUME
+    )
     base = ("spec", "template", "spec", "containers")
     if index is None:
         ops.append({"op": "add", "path": pointer(*base, "-"), "value": desired})
@@ -204,6 +255,29 @@ def plan_injection(
             }
         )
     return guard(deployment) + ops if ops else []
+
+
+def _volume_ops(deployment: dict[str, Any], volume: dict[str, Any], *, ours: bool) -> list[dict[str, Any]]:
+    """Add the admin volume, or put it back as desired; refuse a volume of that name we did not add."""
+    current = volumes(deployment)
+    index = next((i for i, v in enumerate(current) if v.get("name") == volume["name"]), None)
+    base = ("spec", "template", "spec", "volumes")
+    if index is None:
+        if not current:
+            return [{"op": "add", "path": pointer(*base), "value": [volume]}]
+        return [{"op": "add", "path": pointer(*base, "-"), "value": volume}]
+    if not ours:
+        raise InjectionError(
+            "VolumeConflict",
+            f"the pod template already has a volume named {volume['name']!r} that the monitor did not "
+            "add; the sidecar's admin token needs that name: rename the volume",
+        )
+    if as_desired(current[index], volume):
+        return []
+    return [
+        {"op": "test", "path": pointer(*base, index, "name"), "value": volume["name"]},
+        {"op": "replace", "path": pointer(*base, index), "value": volume},
+    ]
 
 
 def as_desired(stored: Any, desired: Any) -> bool:
@@ -235,6 +309,16 @@ def plan_removal(deployment: dict[str, Any], *, monitor: str) -> list[dict[str, 
         if c.get("name") == record.container:
             ops.append({"op": "test", "path": pointer(*base, index, "name"), "value": record.container})
             ops.append({"op": "remove", "path": pointer(*base, index)})
+            break
+    current = volumes(deployment)
+    base = ("spec", "template", "spec", "volumes")
+    for index, v in enumerate(current):
+        if record.volume is not None and v.get("name") == record.volume:
+            ops.append({"op": "test", "path": pointer(*base, index, "name"), "value": record.volume})
+            # The list goes with its last entry: the server drops an empty list anyway.
+            ops.append(
+                {"op": "remove", "path": pointer(*base) if len(current) == 1 else pointer(*base, index)}
+            )
             break
     ops.append(remove_annotation(deployment, INJECTED_ANNOTATION))
     return guard(deployment) + ops
@@ -289,11 +373,27 @@ def template_hash(owner: dict[str, Any]) -> str:
 
 
 def clean_template(template: dict[str, Any]) -> dict[str, Any]:
-    """The pod template without the sidecar and the controller's ``pod-template-hash`` label."""
+    """The pod template without the sidecar, its admin volume and the controller's
+    ``pod-template-hash`` label."""
     out: dict[str, Any] = json.loads(json.dumps(template))
     labels = (out.get("metadata") or {}).get("labels")
     if isinstance(labels, dict):
         labels.pop("pod-template-hash", None)
     spec = out.get("spec") or {}
     spec["containers"] = [c for c in spec.get("containers") or [] if c.get("name") != SIDECAR_NAME]
+    if "volumes" in spec:
+        kept = [v for v in spec.get("volumes") or [] if v.get("name") != ADMIN_VOLUME]
+        if kept:
+            spec["volumes"] = kept
+        else:
+            del spec["volumes"]  # as the template was before (the server drops an empty list)
     return out
+
+
+def injected_parts(deployment: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The sidecar container(s) and the admin volume(s) the Deployment runs now, to keep them in a
+    pod template that is put in its place (a rollback)."""
+    return (
+        [c for c in containers(deployment) if c.get("name") == SIDECAR_NAME],
+        [v for v in volumes(deployment) if v.get("name") == ADMIN_VOLUME],
+    )

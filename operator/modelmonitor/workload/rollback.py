@@ -2,7 +2,8 @@
 
 Like ``kubectl rollout undo --to-revision``, but the revision is identified by the hash of its pod
 template (``injection.template_hash``), not by its number: the Deployment controller renumbers a
-ReplicaSet it reuses. The sidecar the Deployment runs now is kept in the restored template.
+ReplicaSet it reuses. The sidecar the Deployment runs now (and its admin volume) is kept in the
+restored template.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelmonitor.workload.injection import SIDECAR_NAME, clean_template, containers, guard, template_hash
+from modelmonitor.workload.injection import clean_template, guard, injected_parts, template_hash
 
 REVISION = "deployment.kubernetes.io/revision"
 
@@ -35,10 +36,13 @@ def find_revision(
 def plan_rollback(
     deployment: dict[str, Any], replicaset: dict[str, Any], *, reason: str
 ) -> list[dict[str, Any]]:
-    """JSON patch replacing the Deployment's pod template with the ReplicaSet's, sidecar kept."""
+    """JSON patch replacing the Deployment's pod template with the ReplicaSet's, sidecar (and the
+    admin volume it mounts) kept."""
     template = clean_template((replicaset.get("spec") or {}).get("template") or {})
-    sidecar = [c for c in containers(deployment) if c.get("name") == SIDECAR_NAME]
+    sidecar, volumes = injected_parts(deployment)
     template.setdefault("spec", {}).setdefault("containers", []).extend(sidecar)
+    if volumes:
+        template["spec"].setdefault("volumes", []).extend(volumes)
     revision = ((replicaset.get("metadata") or {}).get("annotations") or {}).get(REVISION, "?")
     cause = json.dumps(f"modelmonitor: rolled back to revision {revision}: {reason}")[1:-1][:1000]
     ops = [{"op": "replace", "path": "/spec/template", "value": template}]

@@ -90,7 +90,7 @@ def test_sidecar_container_runs_from_the_operator_image() -> None:
             "template": {"spec": {"containers": [{"name": "model", "ports": [{"containerPort": 8080}]}]}}
         },
     }
-    side = injection.sidecar_container(spec, deployment, image="IMAGE")
+    side = injection.sidecar_container(spec, deployment, image="IMAGE", monitor="m")
     assert side["args"][0] == "sidecar" and "command" not in side  # the image's ENTRYPOINT runs it
     assert side["securityContext"]["runAsUser"] == injection.SIDECAR_USER
     ports = {p["name"]: p["containerPort"] for p in side["ports"]}

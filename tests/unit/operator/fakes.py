@@ -36,6 +36,8 @@ class FakeKube:
         self.calls: list[tuple[str, Any]] = []
         self.created_jobs: list[dict[str, Any]] = []
         self.namespace_labels: dict[str, dict[str, str]] = {}  # by namespace
+        self.secrets: dict[str, dict[str, Any]] = {}  # the admin Secrets (and foreign ones) by name
+        self.network_policies: dict[str, dict[str, Any]] = {}  # by name
         self._names = itertools.count(1)
 
     def _call(self, name: str, arg: Any = None) -> None:
@@ -101,6 +103,40 @@ class FakeKube:
 
     def delete_hpa(self, namespace: str, name: str) -> None:
         self._call("delete_hpa", name)
+
+    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._call("get_secret", name)
+        found = self.secrets.get(name)
+        return copy.deepcopy(found) if found else None
+
+    def create_secret(self, namespace: str, body: dict[str, Any]) -> bool:
+        """Like the API server: 409 (False) when the name is taken; stored with a resourceVersion."""
+        self._call("create_secret", body["metadata"]["name"])
+        return _create(self.secrets, namespace, body, self._names)
+
+    def get_network_policy(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._call("get_network_policy", name)
+        found = self.network_policies.get(name)
+        return copy.deepcopy(found) if found else None
+
+    def create_network_policy(self, namespace: str, body: dict[str, Any]) -> bool:
+        self._call("create_network_policy", body)
+        return _create(self.network_policies, namespace, body, self._names)
+
+    def json_patch_network_policy(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+        self._call("json_patch_network_policy", ops)
+        self.network_policies[name] = jsonpatch.apply_patch(self.network_policies[name], ops)
+
+
+def _create(store: dict[str, dict[str, Any]], namespace: str, body: dict[str, Any],
+            versions: Any) -> bool:  # fmt: skip
+    name = body["metadata"]["name"]
+    if name in store:
+        return False
+    obj = copy.deepcopy(body)
+    obj["metadata"].update(namespace=namespace, uid=f"uid-{name}", resourceVersion=str(next(versions)))
+    store[name] = obj
+    return True
 
 
 def settings(**fields: Any) -> OperatorSettings:

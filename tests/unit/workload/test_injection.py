@@ -15,8 +15,12 @@ import jsonpatch
 import pytest
 
 from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.workload.admin import admin_name
 from modelmonitor.workload.gitops import managed_by
 from modelmonitor.workload.injection import (
+    ADMIN_MOUNT,
+    ADMIN_TOKEN_FILE,
+    ADMIN_VOLUME,
     INJECTED_ANNOTATION,
     SIDECAR_NAME,
     InjectionError,
@@ -159,10 +163,10 @@ def test_one_monitor_per_deployment_and_clear_errors() -> None:
     with pytest.raises(
         InjectionError, match=r"'nope' is not in the pod template \(containers: model, log-shipper\)"
     ):
-        sidecar_container(wrong, deployment(), image=IMAGE)
+        sidecar_container(wrong, deployment(), image=IMAGE, monitor="mm")
 
     with pytest.raises(InjectionError) as clash:
-        sidecar_container(spec(listenPort=8080), deployment(), image=IMAGE)
+        sidecar_container(spec(listenPort=8080), deployment(), image=IMAGE, monitor="mm")
     assert clash.value.reason == "PortConflict"
 
 
@@ -254,3 +258,107 @@ def test_a_sidecar_the_server_filled_defaults_into_is_left_alone() -> None:
     containers[2]["readinessProbe"]["httpGet"]["port"] = 9999
     ops = plan_injection(stored, spec(), monitor="mm", image=IMAGE)
     assert [op["op"] for op in ops] == ["test", "test", "replace"]
+
+
+# ----------------------------------------------------------------------------- the admin token volume
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = obj["spec"]["template"]["spec"]
+    return spec
+
+
+def test_the_sidecar_reads_its_token_and_salt_from_the_monitors_admin_secret() -> None:
+    after = apply(deployment(), plan_injection(deployment(), spec(), monitor="mm", image=IMAGE))
+    assert pod_spec(after)["volumes"] == [{
+        "name": ADMIN_VOLUME,
+        "secret": {"secretName": "mm-modelmonitor-admin", "items": [{"key": "token", "path": "token"}],
+                   "defaultMode": 0o444},
+    }]  # fmt: skip
+    side = pod_spec(after)["containers"][2]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in side["env"]}
+    assert env["MODELMONITOR_ADMIN_TOKEN_FILE"] == "/var/run/modelmonitor/admin/token" == ADMIN_TOKEN_FILE
+    assert env["MODELMONITOR_REDACT_SALT"] == {
+        "secretKeyRef": {"name": "mm-modelmonitor-admin", "key": "salt"}
+    }
+    assert side["volumeMounts"] == [{"name": ADMIN_VOLUME, "mountPath": ADMIN_MOUNT, "readOnly": True}]
+    # Only the sidecar mounts it: the model's containers never see the token.
+    assert all("volumeMounts" not in c for c in pod_spec(after)["containers"][:2])
+    record = json.loads(after["metadata"]["annotations"][INJECTED_ANNOTATION])
+    assert record["volume"] == ADMIN_VOLUME
+
+
+def test_the_volume_goes_beside_the_users_own_and_removal_takes_exactly_it() -> None:
+    before = deployment()
+    pod_spec(before)["volumes"] = [{"name": "cache", "emptyDir": {}}]
+    injected = apply(before, plan_injection(before, spec(), monitor="mm", image=IMAGE))
+    assert [v["name"] for v in pod_spec(injected)["volumes"]] == ["cache", ADMIN_VOLUME]
+    assert plan_injection(injected, spec(), monitor="mm", image=IMAGE) == []  # inject(inject(x)) == inject(x)
+    moved = copy.deepcopy(injected)
+    pod_spec(moved)["volumes"].reverse()  # the user reordered them: removal is by name
+    removed = apply(moved, plan_removal(moved, monitor="mm"))
+    assert pod_spec(removed)["volumes"] == [{"name": "cache", "emptyDir": {}}]
+    assert [c["name"] for c in pod_spec(removed)["containers"]] == ["model", "log-shipper"]
+
+
+def test_a_volume_of_that_name_the_monitor_did_not_add_is_refused() -> None:
+    before = deployment()
+    pod_spec(before)["volumes"] = [{"name": ADMIN_VOLUME, "secret": {"secretName": "db-password"}}]
+    with pytest.raises(InjectionError) as err:
+        plan_injection(before, spec(), monitor="mm", image=IMAGE)
+    assert err.value.reason == "VolumeConflict"
+    assert f"a volume named {ADMIN_VOLUME!r} that the monitor did not add" in err.value.message
+    # Nor does a record written before the volume existed make a user's volume ours.
+    injected = apply(deployment(), plan_injection(deployment(), spec(), monitor="mm", image=IMAGE))
+    old = copy.deepcopy(injected)
+    record = json.loads(old["metadata"]["annotations"][INJECTED_ANNOTATION])
+    del record["volume"]
+    old["metadata"]["annotations"][INJECTED_ANNOTATION] = json.dumps(record)
+    with pytest.raises(InjectionError, match="that the monitor did not add"):
+        plan_injection(old, spec(), monitor="mm", image=IMAGE)
+    # ... and removal by such a record leaves the volume it does not list.
+    assert [op for op in plan_removal(old, monitor="mm") if "volumes" in op["path"]] == []
+
+
+def test_a_changed_admin_volume_is_put_back_and_server_defaults_are_no_difference() -> None:
+    injected = apply(deployment(), plan_injection(deployment(), spec(), monitor="mm", image=IMAGE))
+    tampered = copy.deepcopy(injected)
+    pod_spec(tampered)["volumes"][0]["secret"]["secretName"] = "db-password"
+    fixed = apply(tampered, plan_injection(tampered, spec(), monitor="mm", image=IMAGE))
+    assert pod_spec(fixed)["volumes"] == pod_spec(injected)["volumes"]
+    stored = copy.deepcopy(injected)
+    pod_spec(stored)["volumes"][0]["secret"]["optional"] = False  # a key only the stored side has
+    assert plan_injection(stored, spec(), monitor="mm", image=IMAGE) == []
+    # A record written before the volume existed (an upgrade): the volume is added, the record updated.
+    old = copy.deepcopy(injected)
+    del pod_spec(old)["volumes"]
+    old["metadata"]["annotations"][INJECTED_ANNOTATION] = json.dumps(
+        {"monitor": "mm", "container": SIDECAR_NAME, "digest": "0"}
+    )
+    upgraded = apply(old, plan_injection(old, spec(), monitor="mm", image=IMAGE))
+    assert pod_spec(upgraded)["volumes"] == pod_spec(injected)["volumes"]
+    assert json.loads(upgraded["metadata"]["annotations"][INJECTED_ANNOTATION])["volume"] == ADMIN_VOLUME
+
+
+def test_template_hash_ignores_the_admin_volume_too() -> None:
+    before = deployment()
+    pod_spec(before)["volumes"] = [{"name": "cache", "emptyDir": {}}]
+    injected = apply(before, plan_injection(before, spec(), monitor="mm", image=IMAGE))
+    assert template_hash(injected) == template_hash(before)
+    bare = deployment()
+    assert template_hash(
+        apply(bare, plan_injection(bare, spec(), monitor="mm", image=IMAGE))
+    ) == template_hash(bare)
+    other = copy.deepcopy(before)
+    pod_spec(other)["volumes"][0]["emptyDir"] = {"medium": "Memory"}
+    assert template_hash(other) != template_hash(before)
+
+
+def test_the_admin_secret_name_is_derived_and_fits() -> None:
+    assert admin_name("mm") == "mm-modelmonitor-admin"
+    long_a, long_b = "a" * 250, "a" * 249 + "b"
+    assert len(admin_name(long_a)) <= 253 and len(admin_name(long_b)) <= 253
+    assert admin_name(long_a) != admin_name(long_b)  # same prefix, told apart by the hash
+    assert admin_name(long_a) == admin_name(long_a)  # deterministic
+    assert admin_name(long_a).endswith("-modelmonitor-admin")
+    assert admin_name("b" * 234) == "b" * 234 + "-modelmonitor-admin"  # 253 exactly: kept
