@@ -118,11 +118,22 @@ class KubernetesPort:
         items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
         return [rs for rs in items if selector_matches(selector, labels_of(rs))]
 
-    def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
-        """One key of a Secret, decoded; None when the Secret or the key is missing."""
+    def get_secret_value(self, namespace: str, name: str, key: str) -> str:
+        """One key of a Secret that opted in with the label ``modelmonitor.io/webhook: "true"``, decoded.
+
+        The Secret's metadata is read first, alone (as PartialObjectMetadata: no data crosses the
+        wire), and its data only when it carries the label, so pointing a monitor at any other
+        Secret (a database password) reads nothing of it. SecretRefused says why otherwise; no
+        message holds any of the data.
+        """
+        meta = _read(
+            lambda: self._core.read_namespaced_secret(
+                name, namespace, _preload_content=False, _headers={"Accept": METADATA_ONLY}
+            )
+        )
+        check_opted_in(meta, namespace, name)
         secret = _read(lambda: self._core.read_namespaced_secret(name, namespace, _preload_content=False))
-        data = ((secret or {}).get("data") or {}).get(key)
-        return base64.b64decode(data).decode() if data else None
+        return secret_value(secret, namespace, name, key)
 
     def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         response = self._batch.create_namespaced_job(
@@ -250,3 +261,46 @@ def _create(call: Callable[[], Any]) -> bool:
             return False
         raise
     return True
+
+
+WEBHOOK_SECRET_LABEL = "modelmonitor.io/webhook"
+# The object's metadata only; a server that does not know the form answers the whole object.
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+
+
+class SecretRefused(Exception):
+    """A Secret the operator does not read, or cannot use: missing, not opted in, no such key, not
+    text. The message names the Secret and the key, never a value; ``reason`` is CamelCase."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_opted_in(secret: dict[str, Any] | None, namespace: str, name: str) -> None:
+    """SecretRefused unless the Secret exists and carries ``modelmonitor.io/webhook: "true"``."""
+    if secret is None:
+        raise SecretRefused("SecretNotFound", f"Secret {namespace}/{name} not found")
+    labels = (secret.get("metadata") or {}).get("labels") or {}
+    if labels.get(WEBHOOK_SECRET_LABEL) != "true":
+        raise SecretRefused(
+            "SecretNotLabelled",
+            f'Secret {namespace}/{name} does not carry the label {WEBHOOK_SECRET_LABEL}: "true", so the '
+            f"operator does not read it (kubectl -n {namespace} label secret {name} {WEBHOOK_SECRET_LABEL}=true)",
+        )
+
+
+def secret_value(secret: dict[str, Any] | None, namespace: str, name: str, key: str) -> str:
+    """The decoded text of one key of an opted-in Secret (its labels are checked again: they may
+    have changed between the two reads)."""
+    check_opted_in(secret, namespace, name)
+    assert secret is not None
+    data = (secret.get("data") or {}).get(key)
+    if not data:
+        raise SecretRefused("SecretKeyNotFound", f"Secret {namespace}/{name} has no key {key!r}")
+    try:
+        return base64.b64decode(data, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise SecretRefused(
+            "SecretNotText", f"the key {key!r} of Secret {namespace}/{name} is not UTF-8 text"
+        ) from None

@@ -3,6 +3,11 @@
 Built on prometheus-api-client. ``None`` means Prometheus answered with no sample (or NaN, as 0/0
 gives); an unreachable server, a timeout or a refused query raises PrometheusError with the reason,
 which the evaluation turns into an Unknown figure — never into a breach.
+
+The URL may carry credentials (``https://user:password@host``): messages show only
+``scheme://host[:port]`` and never the HTTP client's own text. Every call has the timeout (to
+connect, and for each read); an answer is read up to MAX_ANSWER_BYTES and refused past it (a
+scalar query's answer is a few hundred bytes); redirects are refused, not followed.
 """
 
 from __future__ import annotations
@@ -17,19 +22,55 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
+from modelmonitor.adapters import httplog
+from modelmonitor.policy.egress import scrub, shown
+
+httplog.install()  # urllib3's DEBUG lines would show the URL's path and query
+
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+CHUNK = 64 * 1024
+
 
 class PrometheusError(Exception):
     """Prometheus could not answer: the message says why (unreachable, timeout, bad query)."""
 
 
+class AnswerTooLarge(requests.RequestException):
+    """Prometheus answered more than MAX_ANSWER_BYTES."""
+
+
+def _capped(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """Response hook: read the body now, at most MAX_ANSWER_BYTES of it (announced or not).
+
+    The client reads ``response.content`` after the hooks ran; with the body read here (as
+    ``requests`` itself does it, into ``_content``) it never holds more than the cap."""
+    announced = response.headers.get("Content-Length", "")
+    if announced.isdigit() and int(announced) > MAX_ANSWER_BYTES:
+        response.close()
+        raise AnswerTooLarge(f"the answer is {int(announced)} bytes, over {MAX_ANSWER_BYTES}")
+    chunks, size = [], 0
+    for chunk in response.iter_content(CHUNK):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            response.close()
+            raise AnswerTooLarge(f"the answer is over {MAX_ANSWER_BYTES} bytes")
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+    response._content_consumed = True
+    return response
+
+
 class PrometheusPort:
     def __init__(self, url: str, timeout: float = 5.0, pool: int = 20) -> None:
         self.url = url.rstrip("/")
+        self.shown = shown(self.url)
         self.timeout = timeout
         # No retries inside one evaluation: the next evaluation is the retry, and a dead Prometheus
         # must not hold a worker thread for several timeouts. One connection per worker thread.
         session = requests.Session()
         session.mount(self.url, requests.adapters.HTTPAdapter(pool_maxsize=pool, max_retries=0))
+        session.max_redirects = 0  # TooManyRedirects at the first one: the allowlist judged this URL
+        session.hooks["response"].append(_capped)
         self._client = PrometheusConnect(
             url=self.url, disable_ssl=False, retry=Retry(total=0), timeout=timeout, session=session
         )
@@ -48,12 +89,25 @@ class PrometheusPort:
         """
         try:
             result = self._client.custom_query(promql, timeout=self.timeout)
-        except requests.Timeout as exc:
-            raise PrometheusError(f"query timed out after {self.timeout:g}s at {self.url}") from exc
+        except requests.Timeout:
+            raise PrometheusError(f"query timed out after {self.timeout:g}s at {self.shown}") from None
+        except AnswerTooLarge as exc:
+            raise PrometheusError(f"Prometheus at {self.shown} answered too much: {exc}") from None
+        except requests.TooManyRedirects:
+            raise PrometheusError(f"Prometheus at {self.shown} answered with a redirect, which is not "
+                                  "followed: set the URL it redirects to") from None  # fmt: skip
+        except requests.exceptions.JSONDecodeError:
+            raise PrometheusError(f"Prometheus at {self.shown} answered something that is not JSON") from None
         except requests.RequestException as exc:
-            raise PrometheusError(f"cannot reach Prometheus at {self.url}: {type(exc).__name__}") from exc
+            # Not the exception's text: it holds the URL's path and query (and it is chained only
+            # as None, so no log line of a traceback shows it either).
+            raise PrometheusError(f"cannot reach Prometheus at {self.shown}: {type(exc).__name__}") from None
         except PrometheusApiClientException as exc:
-            raise PrometheusError(f"Prometheus refused the query: {str(exc)[:300]}") from exc
+            # Its text holds the answer's body, which a proxy may have filled with the URL.
+            detail = scrub(str(exc), self.url)[:300]
+            raise PrometheusError(f"Prometheus at {self.shown} refused the query: {detail}") from None
+        except (KeyError, TypeError):
+            raise PrometheusError(f"Prometheus at {self.shown} answered JSON without data.result") from None
         return _value(result)
 
 

@@ -1,4 +1,10 @@
-"""Sending alerts to webhooks: retried with backoff, deduplicated, never blocking for long."""
+"""Sending alerts to webhooks: retried with backoff, deduplicated, never blocking for long.
+
+A webhook URL is a secret (Slack keeps its token in the path, others in the query or userinfo), so
+nothing here puts it in a message: a WebhookError shows ``scheme://host[:port]`` and a fixed reason
+per failure kind, never the HTTP client's own text (requests writes the path and query into it).
+Redirects are not followed: the egress allowlist judged this URL, not wherever it points.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,17 @@ from typing import Any
 
 import requests
 
+from modelmonitor.adapters import httplog
+from modelmonitor.policy.egress import scrub, shown
+
+httplog.install()  # urllib3's DEBUG lines would show the URL's path and query
+
 ATTEMPTS = 3
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
-TIMEOUT = 5.0
+CONNECT_TIMEOUT = 3.0  # seconds to open the connection (TLS included)
+READ_TIMEOUT = 5.0  # seconds without a byte of the answer
+TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT)
+MAX_ANSWER_BYTES = 4096  # of a refusal's body, read for the message (at most 200 characters are shown)
 DEDUP_SECONDS = 600.0
 
 
@@ -20,9 +34,27 @@ class WebhookError(Exception):
     """The webhook did not accept the alert after every attempt; the message says why."""
 
 
+def failure(exc: requests.RequestException) -> str:
+    """What went wrong, from the exception's class only (its text carries the URL's path and query)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"no connection within {CONNECT_TIMEOUT:g}s"
+    if isinstance(exc, requests.ReadTimeout):
+        return f"no answer within {READ_TIMEOUT:g}s"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake or certificate verification failed"
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return "the HTTP proxy refused or failed the connection"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection refused, reset or the host not found"
+    if isinstance(exc, requests.TooManyRedirects):
+        return "answered with a redirect (not followed)"
+    return f"request failed ({type(exc).__name__})"
+
+
 class Sender:
     def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
         self._session = requests.Session()
+        self._session.max_redirects = 0
         self._sent: OrderedDict[tuple[Any, ...], float] = OrderedDict()
         self._lock = threading.Lock()
         self._sleep = sleep
@@ -41,22 +73,41 @@ class Sender:
             return False
 
     def post(self, url: str, body: Any) -> None:
-        """POST JSON; retried on connection errors and 5xx/429, up to ATTEMPTS times with backoff."""
+        """POST JSON; retried on connection errors and 5xx/429, up to ATTEMPTS times with backoff.
+
+        Each attempt waits at most CONNECT_TIMEOUT to connect and READ_TIMEOUT for each read.
+        """
         delay, last = BACKOFF, ""
         for attempt in range(ATTEMPTS):
             try:
-                response = self._session.post(url, json=body, timeout=TIMEOUT)
-                if response.status_code < 300:
-                    return
-                last = f"HTTP {response.status_code}: {response.text[:200]}"
-                if response.status_code < 500 and response.status_code != 429:
-                    break  # the receiver refuses this alert: retrying will not help
+                with self._session.post(
+                    url, json=body, timeout=TIMEOUT, allow_redirects=False, stream=True
+                ) as response:
+                    if response.status_code < 300:
+                        return
+                    if response.is_redirect:
+                        last = f"HTTP {response.status_code}: answered with a redirect (not followed)"
+                        break
+                    last = f"HTTP {response.status_code}{_answer(response, url)}"
+                    if response.status_code < 500 and response.status_code != 429:
+                        break  # the receiver refuses this alert: retrying will not help
             except requests.RequestException as exc:
-                last = f"{type(exc).__name__}: {str(exc)[:200]}"
+                last = failure(exc)
             if attempt < ATTEMPTS - 1:
                 self._sleep(delay)
                 delay *= 2
-        raise WebhookError(f"{url.split('?')[0]}: {last}")
+        raise WebhookError(f"{shown(url)}: {last}")
+
+
+def _answer(response: requests.Response, url: str) -> str:
+    """The start of a refusal's body, for the message; anything of the URL in it is scrubbed."""
+    try:
+        raw = response.raw.read(MAX_ANSWER_BYTES, decode_content=True) or b""
+    except Exception:  # the body is a courtesy: a broken one must not hide the status
+        return ""
+    # Scrubbed before it is cut: a cut could leave the start of a secret that scrub no longer knows.
+    text = scrub(" ".join(raw.decode("utf-8", "replace").split()), url)[:200]
+    return f": {text}" if text else ""
 
 
 SENDER = Sender()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -116,3 +116,11 @@ def numeric_block(frame: pd.DataFrame, names: Sequence[str]) -> FloatArray:
     if infinite.any():  # a new array: the caller's frame may share memory with ``block``
         block = np.where(infinite, np.nan, block)
     return block
+
+
+def redacted_columns(columns: Iterable[Any], redact: Iterable[str]) -> list[Any]:
+    """The columns named in ``spec.sidecar.redact``, matched as the sidecar matches them: ignoring
+    case and surrounding spaces. Their values are salted hashes, unique per value: meaningless to
+    compare with a reference."""
+    fields = {f.strip().lower() for f in redact if f.strip()}
+    return [c for c in columns if str(c).lower() in fields]

@@ -17,12 +17,12 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from modelmonitor.adapters.kubernetes import KubernetesPort
+from modelmonitor.adapters.kubernetes import KubernetesPort, SecretRefused
 from modelmonitor.adapters.webhooks import SENDER, WebhookError
 from modelmonitor.api.spec import ActionMode, AlertFormat, ModelMonitorSpec
 from modelmonitor.api.status import ConditionType, Phase
 from modelmonitor.policy import actions as policy
-from modelmonitor.policy import permits
+from modelmonitor.policy import egress, permits
 from modelmonitor.policy.alerts import AlertEvent, payload, runbook_url
 from modelmonitor.workload import jobs
 from modelmonitor.workload.rollback import find_revision, plan_rollback
@@ -37,6 +37,7 @@ class Note:
     warning: bool
     reason: str
     message: str
+    condition: str = ""  # the condition an alert note is about (status.actions[].reason)
 
 
 @dataclass
@@ -59,9 +60,12 @@ def _event_reason(decision: policy.Decision, result: str) -> str:
 
 
 class Actor:
-    def __init__(self, kube: KubernetesPort, runbook_base: str) -> None:
+    def __init__(
+        self, kube: KubernetesPort, runbook_base: str, *, egress_allow: tuple[str, ...] = ()
+    ) -> None:
         self.kube = kube
         self.runbook_base = runbook_base
+        self.egress = egress.parse_patterns(egress_allow)
 
     def act(
         self,
@@ -329,29 +333,50 @@ class Actor:
     # ------------------------------------------------------------------------------------------ alerts
 
     def send_alerts(self, spec: ModelMonitorSpec, namespace: str, events: list[AlertEvent]) -> list[Note]:
-        """Send each event to the alerts whose ``when`` lists its condition; notes for failures."""
+        """Send each event to the alerts whose ``when`` lists its condition; notes for failures.
+
+        A URL from a Secret is read only from a Secret labelled ``modelmonitor.io/webhook: "true"``
+        and must be an http(s) URL; every URL must pass the egress allowlist. Otherwise the alert is
+        not sent and an AlertNotSent note names the field and why. No note shows more of a URL than
+        scheme://host[:port], nor any of a Secret's value.
+        """
         notes: list[Note] = []
-        for alert in spec.actions.alerts:
+        for index, alert in enumerate(spec.actions.alerts):
             wanted = {str(t) for t in alert.when}
             relevant = [e for e in events if e.condition in wanted]
             if not relevant:
                 continue
+            condition = relevant[0].condition
+            where = f"spec.actions.alerts[{index}].webhook"
             url = alert.webhook.url
+            field_name = f"{where}.url"
             if url is None and alert.webhook.urlFrom is not None:
                 ref = alert.webhook.urlFrom.secretKeyRef
+                field_name = f"{where}.urlFrom.secretKeyRef"
                 try:
                     url = self.kube.get_secret_value(namespace, ref.name, ref.key)
-                except ApiException as exc:
-                    notes.append(
-                        Note(True, "AlertFailed", f"cannot read Secret {ref.name}: {exc.status} {exc.reason}")
-                    )
+                except SecretRefused as exc:
+                    notes.append(Note(True, "AlertNotSent", f"{field_name}: {exc}; the alert is not sent",
+                                      condition=condition))  # fmt: skip
                     continue
-                if not url:
-                    notes.append(
-                        Note(True, "AlertFailed", f"Secret {namespace}/{ref.name} has no key {ref.key!r}")
-                    )
+                except ApiException as exc:
+                    notes.append(Note(True, "AlertFailed", f"{field_name}: cannot read Secret "
+                                      f"{namespace}/{ref.name}: {exc.status} {exc.reason}", condition=condition))  # fmt: skip
+                    continue
+                try:
+                    egress.endpoint(url)
+                except egress.URLRefused as exc:
+                    notes.append(Note(True, "AlertNotSent", f"{field_name}: the key {ref.key!r} of Secret "
+                                      f"{namespace}/{ref.name} holds no usable webhook URL: {exc}; the alert is "
+                                      "not sent", condition=condition))  # fmt: skip
                     continue
             assert url is not None
+            refusal = egress.refusal(url, self.egress, field=field_name)
+            if refusal is not None:
+                notes.append(
+                    Note(True, "AlertNotSent", f"{refusal}; the alert is not sent", condition=condition)
+                )
+                continue
             for event in relevant:
                 # Alertmanager hears a firing alert on every evaluation (it resolves what is not
                 # re-sent); the others once per transition, deduplicated.
@@ -363,5 +388,22 @@ class Actor:
                 try:
                     SENDER.post(url, payload(event, alert.format))
                 except WebhookError as exc:
-                    notes.append(Note(True, "AlertFailed", f"{event.name}: {exc}"))
+                    notes.append(Note(True, "AlertFailed", f"{event.name}: {exc}", condition=event.condition))
         return notes
+
+    def record_alerts(
+        self, history: list[dict[str, Any]], notes: list[Note], now: str
+    ) -> list[dict[str, Any]]:
+        """``status.actions`` with the alerts that were not sent or failed (action ``alert``), so the
+        status says it too; the same message as the newest alert entry is not repeated."""
+        for note in notes:
+            if note.reason not in ("AlertNotSent", "AlertFailed"):
+                continue
+            result = "Skipped" if note.reason == "AlertNotSent" else "Failed"
+            last = next((h for h in reversed(history) if h.get("action") == "alert"), None)
+            said = (result, note.message[:1024])
+            if last is not None and (last.get("result"), last.get("message")) == said:
+                continue
+            decision = policy.Decision("alert", note.condition or "Alert", result, note.message)
+            history = policy.record(history, decision, now=now)
+        return history

@@ -23,10 +23,11 @@ from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.api.status import ConditionStatus, ConditionType, Phase, set_condition
 from modelmonitor.drift import detect
+from modelmonitor.drift.schema import redacted_columns
 from modelmonitor.operator import reference as references
 from modelmonitor.operator.actions import Actor, Note
 from modelmonitor.operator.settings import OperatorSettings
-from modelmonitor.policy import permits
+from modelmonitor.policy import egress, permits
 from modelmonitor.policy.alerts import AlertEvent, condition_alerts
 from modelmonitor.policy.queries import Selector, resource_queries, slo_queries, utilization_basis
 from modelmonitor.policy.target import Transition, assess_target
@@ -140,7 +141,8 @@ class Reconciler:
     def __init__(self, kube: KubernetesPort, settings: OperatorSettings) -> None:
         self.kube = kube
         self.settings = settings
-        self.actor = Actor(kube, settings.runbook_base_url)
+        self.actor = Actor(kube, settings.runbook_base_url, egress_allow=settings.egress_allow)
+        self.egress = egress.parse_patterns(settings.egress_allow)
         self._missing = MissingTargets()
         self._said_no_policy = threading.Event()
 
@@ -235,7 +237,9 @@ class Reconciler:
                 conditions=conditions, changed={t.type for t in outcome.transitions}, now=req.now,
                 interval=parse_duration(spec.interval), runbook_base=self.settings.runbook_base_url,
             )]  # fmt: skip
-            outcome.notes.extend(self.actor.send_alerts(spec, req.namespace, alerts))
+            sent = self.actor.send_alerts(spec, req.namespace, alerts)
+            outcome.notes.extend(sent)
+            patch["actions"] = self.actor.record_alerts(list(patch.get("actions") or []), sent, now)
         return outcome
 
     def _act(
@@ -480,6 +484,13 @@ class Reconciler:
             obs.slo_error = "no Prometheus URL: set spec.prometheus.url or the operator's --prometheus-url"
             obs.check_errors = {c.name: obs.slo_error for c in spec.checks}
             return
+        field_name = "spec.prometheus.url" if spec.prometheus.url else "the operator's --prometheus-url"
+        refusal = egress.refusal(url, self.egress, field=field_name)
+        if refusal is not None:
+            obs.slo_error = f"not querying Prometheus: {refusal}"
+            obs.check_errors = {c.name: obs.slo_error for c in spec.checks}
+            out.failures.append("prometheus")
+            return
         prom = prometheus_port(url, parse_duration(spec.prometheus.timeout), self.settings.workers)
         model = model_container(deployment, spec)
         hashes = tuple(template_hashes(replicasets, deployment))
@@ -542,13 +553,15 @@ class Reconciler:
             return
         current = sidecars.features(window)
         # Redacted fields are salted hashes: unique per value, meaningless to compare.
-        current = current.drop(columns=[c for c in spec.sidecar.redact if c in current.columns])
+        current = current.drop(columns=redacted_columns(current.columns, spec.sidecar.redact))
         ref = references.load_reference(
             self.kube,
             spec,
             namespace=req.namespace,
             monitor=req.name,
             timeout=parse_duration(spec.prometheus.timeout),
+            egress_allow=self.egress,
+            max_bytes=self.settings.reference_max_bytes,
         )
         if ref.profile is None and ref.reason and ref.reason[0] == "CapturingReference":
             wanted = spec.drift.reference.capture.rows if spec.drift.reference.capture else 5000

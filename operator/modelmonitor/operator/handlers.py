@@ -22,7 +22,7 @@ from modelmonitor.api.durations import parse_duration
 from modelmonitor.operator import metrics, serial
 from modelmonitor.operator.evaluation import Reconciler, Request, due
 from modelmonitor.operator.settings import OperatorSettings
-from modelmonitor.policy import retry
+from modelmonitor.policy import egress, retry
 
 SETTINGS = OperatorSettings.from_env()
 PREFIX = "modelmonitor.io"
@@ -75,9 +75,10 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.peering.priority = SETTINGS.priority
     reconciler()
     logger.info(
-        "ModelMonitor operator configured: namespaces=%s prometheus=%s tick=%ss peering=%s",
+        "ModelMonitor operator configured: namespaces=%s prometheus=%s egress=%s tick=%ss peering=%s",
         ",".join(SETTINGS.namespaces) or "all",
-        SETTINGS.prometheus_url or "(per monitor)",
+        egress.shown(SETTINGS.prometheus_url) if SETTINGS.prometheus_url else "(per monitor)",
+        ",".join(SETTINGS.egress_allow) or "any host (set operator.egressAllow)",
         SETTINGS.tick_seconds,
         "standalone" if SETTINGS.standalone else f"{SETTINGS.peering} priority {SETTINGS.priority}",
     )

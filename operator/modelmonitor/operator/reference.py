@@ -9,19 +9,80 @@ once, not every evaluation.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+from modelmonitor.adapters import httplog
 from modelmonitor.adapters.kubernetes import KubernetesPort
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.drift import Profile, build_profile
+from modelmonitor.policy import egress
 from modelmonitor.workload.jobs import owner_reference
+
+httplog.install()  # urllib3's DEBUG lines would show the reference URL's path and query
 
 PROFILE_KEY = "profile.json"
 MAX_CONFIGMAP_BYTES = 1_000_000
+REFERENCE_MAX_BYTES = 64 * 1024 * 1024  # the default of the reference_max_bytes setting
+FETCH_DEADLINE = 120.0  # seconds for a whole reference download, however slowly it trickles
+CHUNK = 64 * 1024
+
+
+class FetchError(Exception):
+    """A reference URL could not be downloaded; the message never holds the URL (only the caller
+    adds its scheme://host[:port])."""
+
+
+def fetch(url: str, *, timeout: float, max_bytes: int, deadline: float = FETCH_DEADLINE) -> str:
+    """The text at ``url``, streamed: aborted past ``max_bytes`` (announced or not) or ``deadline``
+    seconds; ``timeout`` seconds to connect and for each read. Redirects are not followed: the egress
+    allowlist judged this URL, not wherever it points."""
+    started = time.monotonic()
+    try:
+        with requests.get(url, timeout=timeout, stream=True, allow_redirects=False) as response:
+            if response.is_redirect:
+                raise FetchError(f"answered HTTP {response.status_code}, a redirect (not followed)")
+            if response.status_code != 200:
+                raise FetchError(f"answered HTTP {response.status_code}")
+            announced = response.headers.get("Content-Length", "")
+            if announced.isdigit() and int(announced) > max_bytes:
+                raise FetchError(
+                    f"is {int(announced)} bytes, over the limit of {max_bytes} (reference_max_bytes)"
+                )
+            chunks, size = [], 0
+            for chunk in response.iter_content(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FetchError(
+                        f"is over the limit of {max_bytes} bytes (reference_max_bytes): download stopped"
+                    )
+                if time.monotonic() - started > deadline:
+                    raise FetchError(f"took over {deadline:g}s to download: stopped after {size} bytes")
+                chunks.append(chunk)
+            encoding = response.encoding or "utf-8"
+    except requests.RequestException as exc:
+        raise FetchError(failure(exc, timeout)) from None
+    try:
+        return b"".join(chunks).decode(encoding if encoding.lower() != "iso-8859-1" else "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        raise FetchError(f"is not text in {encoding}") from None
+
+
+def failure(exc: requests.RequestException, timeout: float) -> str:
+    """A fixed reason per kind of failure: the exception's own text carries the URL's path and query."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"no connection within {timeout:g}s"
+    if isinstance(exc, requests.ReadTimeout):
+        return f"no data for {timeout:g}s"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake or certificate verification failed"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection refused, reset or the host not found"
+    return f"download failed ({type(exc).__name__})"
 
 
 @dataclass
@@ -59,9 +120,14 @@ def captured_name(monitor: str) -> str:
 
 
 def load_reference(
-    kube: KubernetesPort, spec: ModelMonitorSpec, *, namespace: str, monitor: str, timeout: float
-) -> Reference:
-    """The configured reference, or why there is none (ReferenceUnavailable, CapturingReference)."""
+    kube: KubernetesPort, spec: ModelMonitorSpec, *, namespace: str, monitor: str, timeout: float,
+    egress_allow: tuple[egress.Pattern, ...] = (), max_bytes: int = REFERENCE_MAX_BYTES,
+) -> Reference:  # fmt: skip
+    """The configured reference, or why there is none (ReferenceUnavailable, CapturingReference).
+
+    A URL reference must pass the egress allowlist; it is downloaded with ``timeout`` seconds to
+    connect and per read, at most FETCH_DEADLINE seconds in all, and at most ``max_bytes``.
+    """
     source = spec.drift.reference
     if source.configMapRef is not None:
         ref = source.configMapRef
@@ -76,16 +142,21 @@ def load_reference(
         )
     if source.url is not None:
         url = source.url
-
-        def fetch() -> str:
-            response = requests.get(url, timeout=timeout)
-            response.raise_for_status()
-            return response.text
-
+        refusal = egress.refusal(url, egress_allow, field="spec.drift.reference.url")
+        if refusal is not None:
+            return Reference(None, ("ReferenceUnavailable", f"not fetching the reference: {refusal}"))
         try:
-            return Reference(CACHE.get(("url", url), fetch))
-        except (requests.RequestException, ValueError, KeyError) as exc:
-            return Reference(None, ("ReferenceUnavailable", f"{url}: {type(exc).__name__}: {str(exc)[:200]}"))
+            return Reference(
+                CACHE.get(("url", url), lambda: fetch(url, timeout=timeout, max_bytes=max_bytes))
+            )
+        except FetchError as exc:
+            return Reference(
+                None, ("ReferenceUnavailable", f"spec.drift.reference.url {egress.shown(url)}: {exc}")
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            # The parser's message quotes the document, never the URL.
+            return Reference(None, ("ReferenceUnavailable", f"spec.drift.reference.url {egress.shown(url)} "
+                                    f"is not a profile: {egress.scrub(str(exc), url)[:200]}"))  # fmt: skip
     cm = kube.get_configmap(namespace, captured_name(monitor))
     text = ((cm or {}).get("data") or {}).get(PROFILE_KEY)
     if text:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmonitor.api.durations import parse_duration
+from modelmonitor.policy import egress
 from modelmonitor.workload.netpol import DEFAULT_PROMETHEUS_PEERS, check_peers
 
 ENV_PREFIX = "MODELMONITOR_"
@@ -53,6 +54,12 @@ class OperatorSettings:
     """Labels that select the operator's pods (the chart's selector labels), for that NetworkPolicy."""
     network_policy_prometheus: tuple[dict[str, Any], ...] = DEFAULT_PROMETHEUS_PEERS
     """NetworkPolicyPeers of Prometheus, admitted to the sidecars' admin port (its /metrics)."""
+    egress_allow: tuple[str, ...] = field(default_factory=tuple)
+    """Hosts the operator may send requests to (Prometheus, reference URLs, webhooks): patterns such as
+    ``*.svc``, ``hooks.slack.com``, ``10.0.0.0/8``, ``[fd00::1]:9090`` (see policy/egress.py). Empty
+    allows every host: set it in production."""
+    reference_max_bytes: int = 64 * 1024 * 1024
+    """Largest drift reference the operator downloads from spec.drift.reference.url, in bytes."""
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -76,6 +83,12 @@ class OperatorSettings:
             ),
             network_policy_prometheus=parse_peers(
                 _env("NETWORK_POLICY_PROMETHEUS"), where=ENV_PREFIX + "NETWORK_POLICY_PROMETHEUS"
+            ),
+            egress_allow=parse_egress(_env("EGRESS_ALLOW"), where=ENV_PREFIX + "EGRESS_ALLOW"),
+            reference_max_bytes=parse_size(
+                _env("REFERENCE_MAX_BYTES"),
+                where=ENV_PREFIX + "REFERENCE_MAX_BYTES",
+                default=cls.reference_max_bytes,
             ),
         )
 
@@ -102,3 +115,25 @@ def parse_peers(text: str, *, where: str) -> tuple[dict[str, Any], ...]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{where}: not JSON ({exc.msg} at character {exc.pos})") from exc
     return check_peers(data, where=where)
+
+
+def parse_egress(text: str, *, where: str) -> tuple[str, ...]:
+    """Comma-separated egress allowlist patterns, each checked; ValueError naming ``where`` if one is bad."""
+    try:
+        return tuple(p.text for p in egress.parse_patterns(text))
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+
+
+def parse_size(text: str, *, where: str, default: int) -> int:
+    """A positive byte count (``67108864``, or with a binary suffix ``64Mi``, ``512Ki``, ``1Gi``)."""
+    text = text.strip()
+    if not text:
+        return default
+    units = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+    number, factor = text, 1
+    if text[-2:] in units:
+        number, factor = text[:-2], units[text[-2:]]
+    if not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"{where}: {text!r} is not a positive number of bytes (e.g. 67108864 or 64Mi)")
+    return int(number) * factor

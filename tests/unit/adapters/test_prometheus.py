@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from modelmonitor.adapters import prometheus
 from modelmonitor.adapters.prometheus import PrometheusError, PrometheusPort
+from tests.unit.adapters.servers import Server, closed_port
 from tests.unit.operator.fakes import FakePrometheus, series
 
 
@@ -39,3 +41,78 @@ def test_a_range_vector_is_refused(prom: FakePrometheus) -> None:
     prom.answers = {"range": [{"metric": {}, "values": [[1764000000.0, "1"]]}]}
     with pytest.raises(PrometheusError, match="range vector"):
         PrometheusPort(prom.url, timeout=2).query("range")
+
+
+# ----------------------------------------------------------------------- credentials, caps, redirects
+
+SECRET = "SECRETpw"
+
+
+def with_userinfo(base: str, path: str = "/prom") -> str:
+    return base.replace("http://", f"http://admin:{SECRET}@") + path + f"?tenant={SECRET}"
+
+
+def query_error(url: str, promql: str = "up") -> str:
+    with pytest.raises(PrometheusError) as caught:
+        PrometheusPort(url, timeout=2).query(promql)
+    return str(caught.value)
+
+
+def test_a_refused_query_shows_neither_the_credentials_nor_the_path_even_when_echoed() -> None:
+    server = Server(500)
+    try:
+        message = query_error(with_userinfo(server.url), promql=f"secret_metric{{k='{SECRET}'}}")
+        assert server.requests[0][2]["Authorization"].startswith("Basic ")  # userinfo: basic auth
+        assert message.startswith(f"Prometheus at http://127.0.0.1:{server.port} refused the query: ")
+        assert SECRET not in message
+        assert "/prom" not in message
+    finally:
+        server.close()
+
+
+def test_an_unreachable_prometheus_shows_scheme_host_and_port_only() -> None:
+    port = closed_port()
+    message = query_error(with_userinfo(f"http://127.0.0.1:{port}"))
+    assert message == f"cannot reach Prometheus at http://127.0.0.1:{port}: ConnectionError"
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["announced", "chunked"])
+def test_an_answer_over_the_cap_is_refused(monkeypatch: pytest.MonkeyPatch, chunked: bool) -> None:
+    monkeypatch.setattr(prometheus, "MAX_ANSWER_BYTES", 100_000)
+    server = Server(200, size=1_000_000, chunked=chunked)
+    try:
+        message = query_error(server.url)
+        assert message.startswith(f"Prometheus at {server.url} answered too much: the answer ")
+        assert "over 100000" in message
+    finally:
+        server.close()
+
+
+def test_an_answer_under_the_cap_is_read(monkeypatch: pytest.MonkeyPatch, prom: FakePrometheus) -> None:
+    monkeypatch.setattr(prometheus, "MAX_ANSWER_BYTES", 1000)
+    prom.answers = {"one": [series(0.5)]}
+    assert PrometheusPort(prom.url, timeout=2).query("one") == 0.5
+
+
+def test_a_redirect_is_refused_not_followed() -> None:
+    target = Server(200)
+    redirect = Server(302, location=f"{target.url}/api/v1/query")
+    try:
+        message = query_error(with_userinfo(redirect.url))
+        assert "answered with a redirect, which is not followed" in message and SECRET not in message
+        assert target.requests == []
+    finally:
+        redirect.close()
+        target.close()
+
+
+def test_an_answer_that_is_not_json_or_has_no_result() -> None:
+    for body, said in (
+        (b"<html>hello</html>", "is not JSON"),
+        (b'{"status": "success"}', "without data.result"),
+    ):
+        server = Server(200, body=body)
+        try:
+            assert said in query_error(server.url)
+        finally:
+            server.close()

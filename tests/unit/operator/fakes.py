@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonpatch
 
+from modelmonitor.adapters.kubernetes import check_opted_in, secret_value
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.operator.evaluation import Reconciler, Request
 from modelmonitor.operator.settings import OperatorSettings
@@ -36,6 +37,7 @@ class FakeKube:
         self.calls: list[tuple[str, Any]] = []
         self.created_jobs: list[dict[str, Any]] = []
         self.namespace_labels: dict[str, dict[str, str]] = {}  # by namespace
+        self.webhook_secrets: dict[str, dict[str, Any]] = {}  # Secrets by name, read for webhook URLs
         self.secrets: dict[str, dict[str, Any]] = {}  # the admin Secrets (and foreign ones) by name
         self.network_policies: dict[str, dict[str, Any]] = {}  # by name
         self._names = itertools.count(1)
@@ -93,9 +95,14 @@ class FakeKube:
         self._call("get_hpa", name)
         return None
 
-    def get_secret_value(self, namespace: str, name: str, key: str) -> str | None:
-        self._call("get_secret_value", name)
-        return None
+    def get_secret_value(self, namespace: str, name: str, key: str) -> str:
+        """Like the port: the metadata first ("read_secret_metadata"), the data ("read_secret_data")
+        only when the Secret opted in with its label."""
+        self._call("read_secret_metadata", name)
+        found = self.webhook_secrets.get(name)
+        check_opted_in(copy.deepcopy(found), namespace, name)
+        self._call("read_secret_data", name)
+        return secret_value(copy.deepcopy(found), namespace, name, key)
 
     def get_namespace_labels(self, namespace: str) -> dict[str, str]:
         self._call("get_namespace_labels", namespace)

@@ -1,0 +1,78 @@
+"""Webhook posts: a failure says scheme://host[:port] and why, never the URL's path, query or userinfo."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from modelmonitor.adapters.webhooks import Sender, WebhookError
+from tests.unit.adapters.servers import Server, closed_port
+
+SECRET = "SECRETxyz"
+
+
+def secret_url(base: str) -> str:
+    host = base.removeprefix("http://")
+    return f"http://bob:{SECRET}pw@{host}/T000/B000/{SECRET}?token={SECRET}"
+
+
+@pytest.fixture
+def failing() -> Iterator[Server]:
+    server = Server(500)
+    yield server
+    server.close()
+
+
+def post(url: str) -> str:
+    naps: list[float] = []
+    with pytest.raises(WebhookError) as caught:
+        Sender(sleep=naps.append).post(url, {"text": "alert"})
+    return str(caught.value)
+
+
+def test_a_5xx_is_retried_and_the_error_shows_no_secret_even_when_the_server_echoes_the_url(
+    failing: Server,
+) -> None:
+    message = post(secret_url(failing.url))
+    assert len(failing.requests) == 3  # retried
+    assert failing.requests[0][1] == f"/T000/B000/{SECRET}?token={SECRET}"  # the secret did reach it
+    assert "Authorization" in failing.requests[0][2]  # userinfo became basic auth
+    assert message.startswith(f"http://127.0.0.1:{failing.port}: HTTP 500: POST ")
+    assert SECRET not in message
+    assert "T000" not in message
+
+
+def test_a_4xx_is_not_retried(failing: Server) -> None:
+    failing.status = 404
+    message = post(secret_url(failing.url))
+    assert len(failing.requests) == 1
+    assert "HTTP 404" in message and SECRET not in message
+
+
+def test_a_closed_port_says_the_connection_failed_without_the_url() -> None:
+    url = secret_url(f"http://127.0.0.1:{closed_port()}")
+    message = post(url)
+    assert message.endswith(": connection refused, reset or the host not found")
+    assert SECRET not in message and "T000" not in message and "Max retries" not in message
+
+
+def test_a_redirect_is_not_followed() -> None:
+    target = Server(200)
+    redirect = Server(307, location=f"{target.url}/elsewhere")
+    try:
+        message = post(secret_url(redirect.url))
+        assert "redirect (not followed)" in message and SECRET not in message
+        assert target.requests == []
+    finally:
+        redirect.close()
+        target.close()
+
+
+def test_a_2xx_is_accepted() -> None:
+    ok = Server(200)
+    try:
+        Sender(sleep=lambda _: None).post(f"{ok.url}/hook", {"text": "x"})
+        assert [(m, p) for m, p, _ in ok.requests] == [("POST", "/hook")]
+    finally:
+        ok.close()
