@@ -67,8 +67,8 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 @functools.cache
-def _render(values: tuple[str, ...], sets: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
-    args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSIONS[-1]]
+def _render(values: tuple[str, ...], sets: tuple[str, ...], kube_version: str) -> tuple[dict[str, Any], ...]:
+    args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", kube_version]
     args += ["--api-versions", PROMETHEUS_OPERATOR_API]
     for path in values:
         args += ["--values", path]
@@ -78,9 +78,12 @@ def _render(values: tuple[str, ...], sets: tuple[str, ...]) -> tuple[dict[str, A
     return tuple(doc for doc in yaml.safe_load_all(out) if doc)
 
 
-def render(*values: Path, sets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """The manifests `helm template` renders with these values files and --set items (cached)."""
-    return [dict(doc) for doc in _render(tuple(str(v) for v in values), sets)]
+def render(
+    *values: Path, sets: tuple[str, ...] = (), kube_version: str = KUBE_VERSIONS[-1]
+) -> list[dict[str, Any]]:
+    """The manifests `helm template` renders with these values files and --set items (cached), for a
+    cluster of ``kube_version`` (templates gated on the version render as they would there)."""
+    return [dict(doc) for doc in _render(tuple(str(v) for v in values), sets, kube_version)]
 
 
 def only(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:

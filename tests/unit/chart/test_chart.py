@@ -98,7 +98,8 @@ def test_every_manifest_is_valid_for_kubernetes(name: str, kube_version: str) ->
         pytest.fail(
             "kubernetes-validate is not installed: `make test` installs it (dev extra)", pytrace=False
         )
-    docs = variant(name)
+    values, sets = VARIANTS[name]
+    docs = render(*values, sets=sets, kube_version=kube_version)
     crds = _crd_schemas(render(FULL_VALUES))
     checked = 0
     for doc in docs:

@@ -126,10 +126,15 @@ def kopf_needs(*, peering: str | None) -> set[Triple]:
     return needs
 
 
+# The chart's roles for people (rbac-aggregate.yaml), bound to no ServiceAccount of the operator.
+USER_ROLES = {"modelmonitor-view", "modelmonitor-edit"}
+
+
 def granted(docs: list[dict[str, Any]]) -> dict[str, set[Triple]]:
+    """What each of the operator's roles grants (the user-facing aggregated roles left out)."""
     out: dict[str, set[Triple]] = {}
     for doc in docs:
-        if doc["kind"] in ("ClusterRole", "Role"):
+        if doc["kind"] in ("ClusterRole", "Role") and doc["metadata"]["name"] not in USER_ROLES:
             rules = out.setdefault(doc["metadata"]["name"], set())
             for rule in doc.get("rules") or []:
                 assert "*" not in str(rule), f"wildcard in {doc['metadata']['name']}: {rule}"
