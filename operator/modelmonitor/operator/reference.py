@@ -51,17 +51,17 @@ def fetch(url: str, *, timeout: float, max_bytes: int, deadline: float = FETCH_D
             announced = response.headers.get("Content-Length", "")
             if announced.isdigit() and int(announced) > max_bytes:
                 raise FetchError(
-                    f"is {int(announced)} bytes, over the limit of {max_bytes} (reference_max_bytes)"
+                    f"the reference is {int(announced)} bytes, over the limit of {max_bytes} (reference_max_bytes)"
                 )
             chunks, size = [], 0
             for chunk in response.iter_content(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
                     raise FetchError(
-                        f"is over the limit of {max_bytes} bytes (reference_max_bytes): download stopped"
+                        f"the reference is over the limit of {max_bytes} bytes (reference_max_bytes): download stopped"
                     )
                 if time.monotonic() - started > deadline:
-                    raise FetchError(f"took over {deadline:g}s to download: stopped after {size} bytes")
+                    raise FetchError(f"the download took over {deadline:g}s: stopped after {size} bytes")
                 chunks.append(chunk)
             encoding = response.encoding or "utf-8"
     except requests.RequestException as exc:
@@ -69,7 +69,7 @@ def fetch(url: str, *, timeout: float, max_bytes: int, deadline: float = FETCH_D
     try:
         return b"".join(chunks).decode(encoding if encoding.lower() != "iso-8859-1" else "utf-8")
     except (LookupError, UnicodeDecodeError):
-        raise FetchError(f"is not text in {encoding}") from None
+        raise FetchError(f"the reference is not text in {encoding}") from None
 
 
 def failure(exc: requests.RequestException, timeout: float) -> str:

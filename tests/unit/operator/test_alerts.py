@@ -147,7 +147,9 @@ def test_a_failing_webhook_shows_no_part_of_its_secret_url_anywhere(
     failed = [n.message for n in outcome.notes if n.reason == "AlertFailed"]
     assert len(failed) == 2
     # The receiver's answer (which echoes the request) is kept, scrubbed of the URL's parts.
-    assert failed[0].startswith(f"ModelMonitorCheckFailed: http://127.0.0.1:{failing.port}: HTTP 500: POST ***?*** {{")
+    assert failed[0].startswith(
+        f"ModelMonitorCheckFailed: http://127.0.0.1:{failing.port}: HTTP 500: POST ***?*** {{"
+    )
     assert failed[1] == f"ModelMonitorCheckFailed: {closed}: connection refused, reset or the host not found"
     said = everything_said(outcome, caplog)
     assert SECRET not in said
@@ -166,9 +168,10 @@ def test_a_failing_prometheus_with_credentials_in_its_url_shows_none_of_them(
         with_credentials = url.replace("http://", f"http://admin:{SECRET}@") + f"/prom/{SECRET}"
         outcome = reconciler(kube).reconcile(request(failing_check_spec(with_credentials)))
         checks = outcome.status_patch["checks"]
-        assert checks[0]["reason"].startswith(f"Prometheus at {url} refused the query") or checks[0][
-            "reason"
-        ] == f"cannot reach Prometheus at {url}: ConnectionError"
+        assert (
+            checks[0]["reason"].startswith(f"Prometheus at {url} refused the query")
+            or checks[0]["reason"] == f"cannot reach Prometheus at {url}: ConnectionError"
+        )
         said = everything_said(outcome, caplog)
         assert SECRET not in said
         assert "/prom" not in said
@@ -188,7 +191,7 @@ def test_a_secret_without_the_webhook_label_is_not_read_and_the_status_says_how_
     assert ("read_secret_metadata", "db-password") in kube.calls
     assert kube.count("read_secret_data") == 0  # its data was never read
     expected = (
-        'spec.actions.alerts[0].webhook.urlFrom.secretKeyRef: Secret ns/db-password does not carry the label '
+        "spec.actions.alerts[0].webhook.urlFrom.secretKeyRef: Secret ns/db-password does not carry the label "
         'modelmonitor.io/webhook: "true", so the operator does not read it '
         "(kubectl -n ns label secret db-password modelmonitor.io/webhook=true); the alert is not sent"
     )
@@ -196,13 +199,17 @@ def test_a_secret_without_the_webhook_label_is_not_read_and_the_status_says_how_
         ("AlertNotSent", expected)
     ]
     alerts = [a for a in outcome.status_patch["actions"] if a["action"] == "alert"]
-    assert [(a["reason"], a["result"], a["message"]) for a in alerts] == [("CheckFailed", "Skipped", expected)]
+    assert [(a["reason"], a["result"], a["message"]) for a in alerts] == [
+        ("CheckFailed", "Skipped", expected)
+    ]
     assert SECRET not in everything_said(outcome, caplog)
 
     # The same refusal at the next evaluation is not written into status.actions again.
     status = {**request(failing_check_spec(prom.url, "db-password")).status, **outcome.status_patch}
     again = reconciler(kube).reconcile(
-        request(failing_check_spec(prom.url, "db-password"), now=T0 + datetime.timedelta(minutes=1), status=status)
+        request(
+            failing_check_spec(prom.url, "db-password"), now=T0 + datetime.timedelta(minutes=1), status=status
+        )
     )
     assert [a for a in again.status_patch["actions"] if a["action"] == "alert"] == alerts
 
@@ -255,14 +262,19 @@ def test_a_missing_secret_or_key_is_said_without_any_value(prom: FakePrometheus)
 # ------------------------------------------------------------------------------------ egress allowlist
 
 
-def test_a_webhook_outside_the_egress_allowlist_is_not_posted(prom: FakePrometheus, receiver: Receiver) -> None:
+def test_a_webhook_outside_the_egress_allowlist_is_not_posted(
+    prom: FakePrometheus, receiver: Receiver
+) -> None:
     prom.answers = {"ctr": [series(0.01)]}
     kube = FakeKube()
     kube.deployments["x"] = deployment()
     add_secret(kube, "hook", f"{receiver.url}/from-secret", WEBHOOK_LABEL)
     spec = failing_check_spec(prom.url, "hook")
     spec["actions"]["alerts"].append(
-        {"webhook": {"url": f"{receiver.url.replace('127.0.0.1', 'localhost')}/plain"}, "when": ["CheckFailed"]}
+        {
+            "webhook": {"url": f"{receiver.url.replace('127.0.0.1', 'localhost')}/plain"},
+            "when": ["CheckFailed"],
+        }
     )
 
     # Prometheus (127.0.0.1) is allowed; the webhooks' hosts are not.
