@@ -9,11 +9,13 @@ the sidecars by Kubernetes pod discovery against this API server, as the chart's
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import http.client
 import json
 import os
+import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,14 @@ import yaml
 
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.demo.data import make_payload, make_rows, path_for
-from modelmonitor.workload.injection import ADMIN_PORT_NAME, PROXY_PORT_NAME, SIDECAR_NAME, sidecar_container
+from modelmonitor.workload.admin import admin_secret
+from modelmonitor.workload.injection import (
+    ADMIN_PORT_NAME,
+    PROXY_PORT_NAME,
+    SIDECAR_NAME,
+    admin_volume,
+    sidecar_container,
+)
 from tests.cluster.conftest import K8s
 from tests.conftest import PrometheusProcess, prometheus_binary
 from tests.helpers.kubelet import Kubelet, PodDiscovery, kubernetes_sd_supported, pod_scrape_config
@@ -90,6 +99,20 @@ def alive(pid: int) -> bool:
 
 def cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+def window(ip: str, port: int, token: str | None) -> int:
+    """The status of GET /v1/window on a sidecar's admin port, with ``token`` as Bearer (or none)."""
+    conn = http.client.HTTPConnection(ip, port, timeout=10)
+    try:
+        conn.request(
+            "GET", "/v1/window?since=0", headers={"Authorization": f"Bearer {token}"} if token else {}
+        )
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
 
 
 def predict(ip: str, port: int, rows: int = 3) -> list[Any]:
@@ -311,9 +334,12 @@ async def test_sidecar_proxies_to_the_model_and_prometheus_discovers_it(
 ) -> None:
     deployment, _ = demo_manifests(replicas=2)
     spec = ModelMonitorSpec.model_validate({"target": {"deployment": NAME, "protocol": "kserve-v1"}})
-    sidecar = sidecar_container(spec, deployment, image=IMAGE)
+    sidecar = sidecar_container(spec, deployment, image=IMAGE, monitor=NAME)
     deployment["spec"]["template"]["spec"]["containers"].append(sidecar)
-    k8s.apply(deployment, namespace)
+    deployment["spec"]["template"]["spec"]["volumes"] = [admin_volume(NAME)]
+    secret = admin_secret(NAME, "uid-of-no-monitor")
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    k8s.apply([secret, deployment], namespace)
     k8s.wait_for(
         lambda: available(k8s, namespace, 2), timeout=40, what="the Deployment with sidecars Available"
     )
@@ -326,6 +352,9 @@ async def test_sidecar_proxies_to_the_model_and_prometheus_discovers_it(
         for _ in range(3):
             predict(ip, proxy)  # through the sidecar's proxy port to the model container
         sent[name] = 3
+        # The token came through the Secret volume: the window wants it, /metrics does not.
+        assert window(ip, admin, None) == 401 and window(ip, admin, "wrong") == 403
+        assert window(ip, admin, token) == 200
     assert len(sent) == 2
 
     job = pod_scrape_config(k8s.server, str(k8s.ca), k8s.token, namespace)
@@ -379,3 +408,84 @@ async def _eventually(probe: Callable[[], Awaitable[Any]], *, timeout: float) ->
             return value
         await asyncio.sleep(0.5)
     raise TimeoutError
+
+
+def test_secret_volumes_are_written_with_their_modes_and_their_paths_mapped(
+    k8s: K8s, namespace: str, kubelet: Kubelet
+) -> None:
+    """A Secret volume (its items, or all its keys) lands in a folder of the pod's, with the modes
+    the manifest asks for; the container's mountPath in args and env values points there."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+              "data": {k: base64.b64encode(v.encode()).decode() for k, v in
+                       {"token": "t0ken\n", "salt": "s4lt", "other": "x"}.items()}}  # fmt: skip
+    pod = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mounted"},
+        "spec": {
+            "containers": [{
+                "name": "model", "image": IMAGE, "command": ["modelmonitor", "demo-model"],
+                "args": ["--host", "$(LISTEN_HOST)", "--port", "9000", "--version", "/etc/creds/token"],
+                "ports": [{"name": "web", "containerPort": 9000}],
+                "readinessProbe": {"httpGet": {"path": "/healthz", "port": "web"}},
+                "env": [{"name": "LISTEN_HOST", "value": "localhost"},
+                        {"name": "TOKEN_FILE", "value": "/etc/creds/token"},
+                        {"name": "ALL", "value": "/etc/all"},
+                        {"name": "ONE", "value": "/etc/one-salt"},
+                        {"name": "NOT_BELOW", "value": "/etc/credsX/token"}],
+                "volumeMounts": [{"name": "picked", "mountPath": "/etc/creds", "readOnly": True},
+                                 {"name": "everything", "mountPath": "/etc/all"},
+                                 {"name": "everything", "mountPath": "/etc/one-salt", "subPath": "salt"}],
+            }],
+            "volumes": [
+                {"name": "picked", "secret": {"secretName": "creds", "defaultMode": 0o440,
+                                              "items": [{"key": "token", "path": "token"},
+                                                        {"key": "salt", "path": "sub/salt", "mode": 0o400}]}},
+                {"name": "everything", "secret": {"secretName": "creds"}},
+            ],
+        },
+    }  # fmt: skip
+    k8s.apply([secret, pod], namespace)
+
+    def ready() -> dict[str, Any] | None:
+        got: dict[str, Any] = k8s.get("-n", namespace, "pod", "mounted")
+        conditions = {c["type"]: c["status"] for c in got["status"].get("conditions") or []}
+        return got if conditions.get("Ready") == "True" else None
+
+    k8s.wait_for(ready, timeout=30, what="the pod with Secret volumes Ready")
+    _, pids = kubelet.pods()["mounted"]
+    pid = pids["model"]
+    assert pid is not None
+    environ = dict(
+        item.split("=", 1)
+        for item in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+        if "=" in item
+    )
+    picked, everything = (kubelet.workdir / "mounted" / "volumes" / v for v in ("picked", "everything"))
+    assert environ["TOKEN_FILE"] == str(picked / "token")
+    assert environ["ALL"] == str(everything) and environ["ONE"] == str(everything / "salt")
+    assert environ["NOT_BELOW"] == "/etc/credsX/token", "a longer name is not below the mount"
+    assert cmdline(pid)[-1] == str(picked / "token")
+    assert (picked / "token").read_text() == "t0ken\n" and (picked / "sub" / "salt").read_text() == "s4lt"
+    assert not (picked / "other").exists(), "only the items asked for"
+    assert stat.S_IMODE((picked / "token").stat().st_mode) == 0o440
+    assert stat.S_IMODE((picked / "sub" / "salt").stat().st_mode) == 0o400
+    assert sorted(p.name for p in everything.iterdir()) == ["other", "salt", "token"]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in everything.iterdir()} == {0o644}  # the API's default
+
+    # A Secret that is not there: the pod cannot start, and says why.
+    missing = copy.deepcopy(pod)
+    missing["metadata"]["name"] = "unmounted"
+    missing["spec"]["volumes"][0]["secret"]["secretName"] = "no-such-secret"
+    k8s.apply(missing, namespace)
+
+    def waiting() -> dict[str, Any] | None:
+        got: dict[str, Any] = k8s.get("-n", namespace, "pod", "unmounted")
+        states = [s.get("state", {}).get("waiting") for s in got["status"].get("containerStatuses") or []]
+        return (
+            states[0]
+            if states and states[0] and states[0]["reason"] == "CreateContainerConfigError"
+            else None
+        )
+
+    state = k8s.wait_for(waiting, timeout=30, what="the pod without its Secret waiting")
+    assert "secret 'no-such-secret' not found" in state["message"]
+    assert kubelet.pods()["unmounted"][1]["model"] is None

@@ -14,6 +14,12 @@ new Pod, does what a kubelet and its container runtime would:
   top of this process's own (PATH, PYTHONPATH...), expands ``$(VAR)`` in command and args, and maps
   ``0.0.0.0``, ``127.0.0.1`` and ``localhost`` in args and env values to the pod's address (containers
   of a pod share localhost on a cluster; here two pods would otherwise collide on the same ports);
+- mounts Secret volumes: the Secret's ``items`` (or all its keys) are written, with ``mode`` or the
+  volume's ``defaultMode`` (default 0644), to ``WORKDIR/<pod>/volumes/<volume>/``, and a container's
+  ``mountPath`` (with its ``subPath``) in its args and env values becomes that folder, as it maps
+  loopback addresses (the processes share this machine's filesystem, so ``/var/run/...`` cannot be
+  theirs); a missing Secret that is not ``optional`` leaves the pod ``CreateContainerConfigError``
+  (a kubelet would keep retrying the mount: the pod is never Ready either way);
 - probes readiness (``httpGet`` on the pod's address, ``tcpSocket``; no probe: alive for 0.5 s),
   restarts exited processes as ``restartPolicy`` says (at most ``max_restarts`` times, with backoff)
   and merge-patches ``pods/status`` whenever what it reports changes;
@@ -22,7 +28,8 @@ new Pod, does what a kubelet and its container runtime would:
   (it was bound to a node, so deletion is graceful), deletes it with ``gracePeriodSeconds=0``.
 
 What it does not do: images other than this project's, init containers (the pod stays Pending with
-``Initialized`` False), liveness and startup probes (ignored), volumes, users and resource limits
+``Initialized`` False), liveness and startup probes (ignored), volumes other than Secrets, file
+ownership (files belong to this user; ``fsGroup`` is ignored), users and resource limits
 (processes run as this user, unconfined). Processes run in their own session and are killed with
 their whole process group: nothing outlives ``stop()``. Their output goes to
 ``WORKDIR/<pod>/<container>.stdout|.stderr`` (``logs(pod, container)``); what the kubelet did goes to
@@ -79,6 +86,7 @@ DEFAULT_CMD = ("run",)
 LOOPBACK = re.compile(r"(?<![\w.])(?:0\.0\.0\.0|127\.0\.0\.1|localhost)(?![\w]|\.\w)")
 VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 FIELD_MAP = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
+DEFAULT_MODE = 0o644  # a Secret volume's defaultMode when the manifest gives none
 
 _allocated: set[str] = set()
 _allocated_lock = threading.Lock()
@@ -131,6 +139,16 @@ def release_address(ip: str) -> None:
 def map_loopback(text: str, ip: str) -> str:
     """``0.0.0.0``, ``127.0.0.1`` and ``localhost`` in ``text`` become the pod's address ``ip``."""
     return LOOPBACK.sub(ip, text)
+
+
+def map_mounts(text: str, mounts: dict[str, Path]) -> str:
+    """A ``mountPath`` in ``text`` (the whole path, or a path below it) becomes the folder that stands
+    in for it here; the longest mount path wins, and ``/a/bc`` is not below ``/a/b``."""
+    for mount in sorted(mounts, key=len, reverse=True):
+        pattern = re.compile(r"(?<![\w./-])" + re.escape(mount.rstrip("/")) + r"(?=/|$|[^\w.-])")
+        folder = str(mounts[mount])
+        text = pattern.sub(lambda _, folder=folder: folder, text)  # type: ignore[misc]
+    return text
 
 
 def expand(text: str, env: dict[str, str]) -> str:
@@ -263,6 +281,7 @@ class PodWorker(threading.Thread):
         self.transitions: dict[str, tuple[str, str]] = {}
         self.last_patch: dict[str, Any] | None = None
         self.pod_reason: tuple[str, str] | None = None
+        self.volume_dirs: dict[str, Path] = {}  # Secret volumes mounted, by volume name
         self.lock = threading.Lock()
 
     # ------------------------------------------------------------------ setup
@@ -298,14 +317,51 @@ class PodWorker(threading.Thread):
             return str((meta.get(match.group(1)) or {}).get(match.group(2), ""))
         raise ConfigError(f"fieldRef {path!r} is not supported")
 
+    def mount_volumes(self) -> None:
+        """Write each Secret volume of the pod into its folder (see the module docstring)."""
+        for volume in (self.pod.get("spec") or {}).get("volumes") or []:
+            source = volume.get("secret")
+            if source is None:
+                continue  # other volume types are not mounted here
+            folder = self.kubelet.workdir / self.pod_name / "volumes" / str(volume["name"])
+            data = self.kubelet.secret_data(str(source["secretName"]), optional=bool(source.get("optional")))
+            default = int(source.get("defaultMode", DEFAULT_MODE))
+            items = source.get("items") or [{"key": k, "path": k} for k in sorted(data)]
+            folder.mkdir(parents=True, exist_ok=True)
+            for item in items:
+                if item["key"] not in data:
+                    if source.get("optional"):
+                        continue
+                    raise ConfigError(
+                        f"volume {volume['name']}: key {item['key']!r} not in Secret {source['secretName']!r}"
+                    )
+                target = folder / str(item["path"])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists():
+                    target.chmod(0o600)
+                target.write_bytes(data[item["key"]])
+                target.chmod(int(item.get("mode", default)))
+            self.volume_dirs[str(volume["name"])] = folder
+
+    def mounts_of(self, container: dict[str, Any]) -> dict[str, Path]:
+        """``{mountPath: folder here}`` of the container's mounts of Secret volumes."""
+        out: dict[str, Path] = {}
+        for mount in container.get("volumeMounts") or []:
+            folder = self.volume_dirs.get(str(mount["name"]))
+            if folder is not None:
+                out[str(mount["mountPath"])] = folder / str(mount.get("subPath") or "")
+        return out
+
     def env_for(self, container: dict[str, Any]) -> dict[str, str]:
         assert self.ip is not None
         own: dict[str, str] = {"HOSTNAME": self.pod_name}
+        mounts = self.mounts_of(container)
         for entry in container.get("env") or []:
             name = str(entry["name"])
             source = entry.get("valueFrom")
             if source is None:
-                own[name] = map_loopback(expand(str(entry.get("value") or ""), own), self.ip)
+                plain = map_loopback(expand(str(entry.get("value") or ""), own), self.ip)
+                own[name] = map_mounts(plain, mounts)
             elif "fieldRef" in source:
                 own[name] = self.field_value(str(source["fieldRef"]["fieldPath"]))
             elif "configMapKeyRef" in source or "secretKeyRef" in source:
@@ -356,6 +412,13 @@ class PodWorker(threading.Thread):
             for c in self.containers:
                 c.waiting = ("PodInitializing", "")
             return
+        try:
+            self.mount_volumes()
+        except (ConfigError, ApiException) as exc:
+            for c in self.containers:
+                c.waiting = ("CreateContainerConfigError", str(exc))
+            self.log(f"volumes not mounted: {exc}")
+            return
         for c in self.containers:
             args = entrypoint_args(c.spec)
             if args is None:
@@ -368,8 +431,9 @@ class PodWorker(threading.Thread):
             except (ConfigError, ApiException) as exc:
                 c.waiting = ("CreateContainerConfigError", str(exc))
                 continue
+            mounts = self.mounts_of(c.spec)
             c.argv = [sys.executable, "-m", "modelmonitor.cli",
-                      *(map_loopback(expand(a, c.env), self.ip) for a in args)]  # fmt: skip
+                      *(map_mounts(map_loopback(expand(a, c.env), self.ip), mounts) for a in args)]  # fmt: skip
 
     # ------------------------------------------------------------------ running
 
@@ -669,6 +733,22 @@ class Kubelet:
             name, self.namespace, body, _content_type="application/merge-patch+json",
             _preload_content=False, _request_timeout=10,
         )  # fmt: skip
+
+    def secret_data(self, name: str, *, optional: bool = False) -> dict[str, bytes]:
+        """A Secret's data, decoded; ``{}`` when it is missing and ``optional``."""
+        try:
+            obj = raw(
+                self._api.read_namespaced_secret(
+                    name, self.namespace, _preload_content=False, _request_timeout=10
+                )
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                if optional:
+                    return {}
+                raise ConfigError(f"secret {name!r} not found") from exc
+            raise
+        return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
 
     def key_ref(self, source: dict[str, Any]) -> str | None:
         """The value of a ``configMapKeyRef``/``secretKeyRef``; None when optional and missing."""
