@@ -116,7 +116,7 @@ async def test_rollback_to_known_good_then_refusals_and_alerts(
     await deploy_with_history(api)
     rs1 = await api.get("apps/v1/replicasets", "default", f"{NAME}-6d9f8")
     await api.create("v1/secrets", "default", {
-        "metadata": {"name": "alerting"},
+        "metadata": {"name": "alerting", "labels": {"modelmonitor.io/webhook": "true"}},  # opted in
         "data": {"url": base64.b64encode(f"{receiver.url}/api/v2/alerts".encode()).decode()},
     })  # fmt: skip
     await api.create(MODELMONITORS, "default", monitor(prom.url, {
