@@ -55,6 +55,7 @@ RESOURCES: dict[str, dict[str, Any]] = {
     "v1/secrets": {"kind": "Secret", "namespaced": True},
     "batch/v1/jobs": {"kind": "Job", "namespaced": True},
     "autoscaling/v2/horizontalpodautoscalers": {"kind": "HorizontalPodAutoscaler", "namespaced": True},
+    "networking.k8s.io/v1/networkpolicies": {"kind": "NetworkPolicy", "namespaced": True},
 }
 
 MODELMONITORS = f"{crd_api.GROUP}/{crd_api.VERSION}/{crd_api.PLURAL}"

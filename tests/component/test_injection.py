@@ -14,6 +14,8 @@ pytestmark = pytest.mark.component
 
 DEPLOYMENTS = "apps/v1/deployments"
 SERVICES = "v1/services"
+SECRETS = "v1/secrets"
+NETWORK_POLICIES = "networking.k8s.io/v1/networkpolicies"
 
 
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -42,8 +44,9 @@ async def test_inject_route_then_delete_leaves_everything_as_it_was(
     service = example("demo-model.yaml", "Service")
     original_dep = await api.create(DEPLOYMENTS, "default", deployment)
     original_svc = await api.create(SERVICES, "default", service)
-    await api.create(MODELMONITORS, "default", example("minimal.yaml", "ModelMonitor"))
-    operator = await start_operator()
+    mon = await api.create(MODELMONITORS, "default", example("minimal.yaml", "ModelMonitor"))
+    operator = await start_operator(env={"MODELMONITOR_OPERATOR_NAMESPACE": "modelmonitor-system",
+                                         "MODELMONITOR_OPERATOR_POD_LABELS": "app.kubernetes.io/name=modelmonitor"})  # fmt: skip
 
     async def injected() -> dict[str, Any] | None:
         dep = await api.get(DEPLOYMENTS, "default", "credit-scoring")
@@ -56,6 +59,23 @@ async def test_inject_route_then_delete_leaves_everything_as_it_was(
         "user container changed"
     )
     assert "modelmonitor.io/injected" in dep["metadata"]["annotations"]
+    # The admin Secret and the NetworkPolicy came first, owned by the monitor (the garbage collector,
+    # which the emulator does not have, deletes them with it); the sidecar mounts the Secret.
+    secret = await api.get(SECRETS, "default", "credit-scoring-modelmonitor-admin")
+    policy = await api.get(NETWORK_POLICIES, "default", "credit-scoring-modelmonitor-admin")
+    for owned in (secret, policy):
+        (owner,) = owned["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"], owner["uid"]) == (
+            "ModelMonitor",
+            "credit-scoring",
+            mon["metadata"]["uid"],
+        )
+    assert sorted(secret["data"]) == ["salt", "token"]
+    volumes = dep["spec"]["template"]["spec"]["volumes"]
+    assert [v["secret"]["secretName"] for v in volumes if v["name"] == "modelmonitor-admin"] == [
+        "credit-scoring-modelmonitor-admin"
+    ]
+    assert policy["spec"]["podSelector"] == dep["spec"]["selector"]
     # The Service is not routed before every replica runs the sidecar: requests would fail.
     mon = await api.get(MODELMONITORS, "default", "credit-scoring")
     assert condition(mon, "SidecarInjected").get("reason") in (None, "RolloutInProgress")
