@@ -300,10 +300,14 @@ class ClusterOperator:
 
 
 def chart_command(release: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
-    """The operator container's args and plain env values, as the chart renders them."""
+    """The operator container's args and env values, as the chart renders them; of the Downward API,
+    the pod's namespace is resolved (the release namespace), as a kubelet would."""
     deployment = release["Deployment/modelmonitor"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
+    for e in container.get("env") or []:
+        if ((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath") == "metadata.namespace":
+            env[e["name"]] = deployment["metadata"]["namespace"]
     return list(container.get("command") or []) + list(container["args"]), env
 
 
