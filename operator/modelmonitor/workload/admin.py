@@ -97,7 +97,17 @@ def conflict(secret: dict[str, Any], monitor: str, uid: str) -> str | None:
     is looked at: a Secret that is not ours is never read."""
     if owned(secret, monitor, uid):
         return None
-    name = (secret.get("metadata") or {}).get("name") or admin_name(monitor)
+    meta = secret.get("metadata") or {}
+    name = meta.get("name") or admin_name(monitor)
+    earlier = [
+        ref for ref in meta.get("ownerReferences") or []
+        if ref.get("kind") == "ModelMonitor" and ref.get("name") == monitor and ref.get("controller") is True
+    ]  # fmt: skip
+    if earlier and all((meta.get("labels") or {}).get(k) == v for k, v in labels(monitor).items()):
+        return (
+            f"Secret {name!r} belongs to an earlier ModelMonitor of this name (uid {earlier[0].get('uid')}): "
+            "the garbage collector deletes it shortly, and then the operator creates this monitor's own"
+        )
     return (
         f"Secret {name!r} exists but was not created by this ModelMonitor (it lacks the labels "
         f"{MONITOR_LABEL}={labels(monitor)[MONITOR_LABEL]}, {SECRET_LABEL}={SECRET_KIND} or an "

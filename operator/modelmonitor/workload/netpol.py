@@ -12,6 +12,9 @@ Policies add up: the user's own policies on these pods still restrict what they 
 that ours admits the other ports from anywhere; the admin port is open only to what some policy
 admits (ours: the operator and Prometheus).
 
+The kubelet's readiness probe of the admin port (``/healthz``) comes from the node, which network
+plugins let through whatever the policies say.
+
 The API server validates a NetworkPolicy but enforces nothing: the cluster's network plugin does.
 On a cluster whose plugin does not implement NetworkPolicy the admin port stays reachable, and the
 bearer token is the only guard.

@@ -362,3 +362,15 @@ def test_the_admin_secret_name_is_derived_and_fits() -> None:
     assert admin_name(long_a) == admin_name(long_a)  # deterministic
     assert admin_name(long_a).endswith("-modelmonitor-admin")
     assert admin_name("b" * 234) == "b" * 234 + "-modelmonitor-admin"  # 253 exactly: kept
+
+
+def test_a_long_monitor_name_still_labels_and_owns_its_secret() -> None:
+    from modelmonitor.workload.admin import admin_secret, conflict, labels, owned, token
+
+    name = "m" * 200
+    secret = admin_secret(name, "uid-1")
+    assert len(secret["metadata"]["name"]) <= 253
+    assert all(len(v) <= 63 for v in labels(name).values())
+    assert owned(secret, name, "uid-1") and conflict(secret, name, "uid-1") is None
+    assert not owned(secret, "m" * 199, "uid-1")  # another name, even with the same uid
+    assert token(secret) and token({"data": {"token": "not base64!"}}) is None
