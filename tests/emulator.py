@@ -8,7 +8,9 @@ knows only the resources it is told about. This subclass:
   and every resource the operator touches, with their verbs, scope and the status subresource;
 - stamps every create with a name from generateName (Kopf's Events use it), uid, namespace, creationTimestamp, generation 1 and a fresh
   resourceVersion, and every write with a fresh resourceVersion (generation + 1 on spec change);
-- turns a failed JSON-patch ``test`` into a 422, as a real server does.
+- turns a failed JSON-patch ``test`` into a 422, as a real server does;
+- answers a read of one Namespace (kmock cannot parse ``/api/v1/namespaces/NAME`` as an object) with
+  the labels a test put in ``namespace_labels``, so opt-in labels can be emulated.
 
 What it still does not do (test such logic apart, against real-server semantics): strategic-merge
 patches are plain merges (lists replaced whole), no schema validation or defaulting, selectors are
@@ -23,6 +25,7 @@ import itertools
 import uuid
 from typing import Any
 
+import aiohttp.web
 import attrs
 import jsonpatch
 import kmock
@@ -71,6 +74,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
 
     _versions: Any = attrs.field(factory=lambda: itertools.count(1000), init=False)
     api: Any = attrs.field(default=None, init=False)  # set by the `cluster` fixture: tests.conftest.Api
+    namespace_labels: dict[str, dict[str, str]] = attrs.field(factory=dict, init=False)  # by namespace
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -96,6 +100,15 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return None
 
     async def _handle(self, request: rendering.Request) -> Any:
+        parts = request.url.path.strip("/").split("/")
+        if (
+            request.method == enums.method.GET
+            and len(parts) == 4
+            and parts[:3] == ["api", "v1", "namespaces"]
+        ):
+            labels = self.namespace_labels.get(parts[3]) or {}
+            return aiohttp.web.json_response({"apiVersion": "v1", "kind": "Namespace",
+                                              "metadata": {"name": parts[3], "labels": labels}})  # fmt: skip
         if request.resource is not None and isinstance(request.data, dict | list):
             if request.action == enums.action.CREATE and isinstance(request.data, dict):
                 object.__setattr__(request, "data", self._stamp_new(request))

@@ -197,8 +197,7 @@ async def test_retrain_job_once_and_autoscaler_created_then_removed(
     api = cluster.api
     prom = await prometheus()
     # Retraining Jobs start only in a namespace that opted in to them.
-    await api.create("v1/namespaces", None,
-                     {"metadata": {"name": "default", "labels": {"modelmonitor.io/retrain": "true"}}})  # fmt: skip
+    cluster.namespace_labels["default"] = {"modelmonitor.io/retrain": "true"}
     await deploy_with_history(api)
     job_template = {"spec": {"backoffLimit": 0, "template": {"spec": {
         "restartPolicy": "Never", "containers": [{"name": "train", "image": "trainer:1"}]}}}}  # fmt: skip
