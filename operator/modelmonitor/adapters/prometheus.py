@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 import requests.adapters
+import urllib3.exceptions
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
@@ -89,7 +90,11 @@ class PrometheusPort:
         """
         try:
             result = self._client.custom_query(promql, timeout=self.timeout)
-        except requests.Timeout:
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            if not _timed_out(exc):
+                raise PrometheusError(
+                    f"cannot reach Prometheus at {self.shown}: {type(exc).__name__}"
+                ) from None
             raise PrometheusError(f"query timed out after {self.timeout:g}s at {self.shown}") from None
         except AnswerTooLarge as exc:
             raise PrometheusError(f"Prometheus at {self.shown} answered too much: {exc}") from None
@@ -109,6 +114,17 @@ class PrometheusPort:
         except (KeyError, TypeError):
             raise PrometheusError(f"Prometheus at {self.shown} answered JSON without data.result") from None
         return _value(result)
+
+
+def _timed_out(exc: requests.RequestException) -> bool:
+    """A timeout, also when the client's Retry wrapped it: requests then raises ConnectionError
+    around urllib3's MaxRetryError(ReadTimeoutError)."""
+    if isinstance(exc, requests.Timeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    return isinstance(cause, urllib3.exceptions.MaxRetryError) and isinstance(
+        cause.reason, urllib3.exceptions.ReadTimeoutError
+    )
 
 
 def _value(result: Any) -> float | None:

@@ -8,7 +8,7 @@ import pytest
 
 from modelmonitor.adapters import prometheus
 from modelmonitor.adapters.prometheus import PrometheusError, PrometheusPort
-from tests.unit.adapters.servers import Server, closed_port
+from tests.unit.adapters.servers import Server, Silent, closed_port
 from tests.unit.operator.fakes import FakePrometheus, series
 
 
@@ -116,3 +116,13 @@ def test_an_answer_that_is_not_json_or_has_no_result() -> None:
             assert said in query_error(server.url)
         finally:
             server.close()
+
+
+def test_a_prometheus_that_never_answers_times_out_with_the_timeout_in_the_message() -> None:
+    silent = Silent()
+    try:
+        with pytest.raises(PrometheusError) as caught:
+            PrometheusPort(with_userinfo(silent.url), timeout=0.2).query("up")
+        assert str(caught.value) == f"query timed out after 0.2s at {silent.url}"
+    finally:
+        silent.close()

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from modelmonitor.adapters import webhooks
 from modelmonitor.adapters.webhooks import Sender, WebhookError
-from tests.unit.adapters.servers import Server, closed_port
+from tests.unit.adapters.servers import Server, Silent, closed_port
 
 SECRET = "SECRETxyz"
 
@@ -76,3 +77,13 @@ def test_a_2xx_is_accepted() -> None:
         assert [(m, p) for m, p, _ in ok.requests] == [("POST", "/hook")]
     finally:
         ok.close()
+
+
+def test_a_receiver_that_never_answers_times_out_on_every_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webhooks, "TIMEOUT", (1.0, 0.2))
+    monkeypatch.setattr(webhooks, "READ_TIMEOUT", 0.2)
+    silent = Silent()
+    try:
+        assert post(secret_url(silent.url)) == f"{silent.url}: no answer within 0.2s"
+    finally:
+        silent.close()

@@ -11,7 +11,7 @@ from modelmonitor.drift import build_profile
 from modelmonitor.operator import reference
 from modelmonitor.operator.reference import Reference, load_reference
 from modelmonitor.policy.egress import parse_patterns
-from tests.unit.adapters.servers import Server, closed_port
+from tests.unit.adapters.servers import Server, Silent, closed_port
 from tests.unit.operator.fakes import FakeKube, monitor_spec
 
 SECRET = "SECRETxyz"
@@ -114,3 +114,15 @@ def test_a_reference_url_outside_the_egress_allowlist_is_not_fetched() -> None:
         assert allowed.profile is not None
     finally:
         server.close()
+
+
+def test_a_server_that_never_answers_times_out() -> None:
+    silent = Silent()
+    try:
+        spec = ModelMonitorSpec.model_validate(
+            monitor_spec(drift={"reference": {"url": secret_url(silent.url)}})
+        )
+        ref = load_reference(FakeKube(), spec, namespace="ns", monitor="x", timeout=0.2)
+        assert unavailable(ref) == f"spec.drift.reference.url {silent.url}: no data for 0.2s"
+    finally:
+        silent.close()
