@@ -152,8 +152,14 @@ def test_retrain_once_per_cooldown_and_one_job_at_a_time() -> None:
     s = ModelMonitorSpec.model_validate(
         {
             "target": {"deployment": "m"},
-            "actions": {"retrain": {"when": ["DataDrift"], "cooldown": "6h", "jobTemplate": {"spec": {}},
-                                    "serviceAccountName": "trainer"}},
+            "actions": {
+                "retrain": {
+                    "when": ["DataDrift"],
+                    "cooldown": "6h",
+                    "jobTemplate": {"spec": {}},
+                    "serviceAccountName": "trainer",
+                }
+            },
         }
     )
     state = ActionState()
