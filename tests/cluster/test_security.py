@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.cluster.conftest import ROOT, K8s
+from tests.unit.operator.fakes import FakePrometheus, series
 
 pytestmark = pytest.mark.cluster
 
@@ -137,3 +138,31 @@ def test_a_monitor_editor_cannot_read_secrets_run_jobs_or_images_or_touch_what_d
         assert "modelmonitor.io/injected" not in (now["metadata"].get("annotations") or {}), name
     reasons = {e.get("reason") for e in k8s.get("events", "-n", namespace)["items"]}
     assert {"ImageNotAllowed", "NotOptedIn"} <= reasons
+
+    # A webhook URL "from" a Secret that did not opt in (no modelmonitor.io/webhook label): alice's
+    # alert, on a check that always fails, is not sent, and the Secret's value shows nowhere.
+    prom = FakePrometheus()
+    prom.default = [series(1.0)]
+    try:
+        leak = monitor("leak", "credit-scoring", prometheus={"url": prom.url, "timeout": "2s"},
+                       checks=[{"name": "always", "query": "vector(1)", "max": 0}],
+                       actions={"alerts": [{"when": ["CheckFailed"], "webhook": {
+                           "urlFrom": {"secretKeyRef": {"name": "db-password", "key": "password"}}}}]})  # fmt: skip
+        done = create(k8s, leak, namespace, alice)
+        assert done.returncode == 0, done.stderr
+
+        def not_sent() -> list[dict[str, Any]]:
+            items = k8s.get("events", "-n", namespace)["items"]
+            return [
+                e
+                for e in items
+                if e.get("reason") == "AlertNotSent" and e["involvedObject"]["name"] == "leak"
+            ]
+
+        (event, *_) = k8s.wait_for(not_sent, timeout=40, what="the alert refused for its Secret")
+    finally:
+        prom.close()
+    assert "spec.actions.alerts[0].webhook.urlFrom" in event["message"], event["message"]
+    assert "does not carry the label modelmonitor.io/webhook" in event["message"], event["message"]
+    shown = json.dumps([k8s.get("events", "-n", namespace), k8s.get("mm", "-n", namespace)])
+    assert "s3cr3t" not in shown
