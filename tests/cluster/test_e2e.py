@@ -311,10 +311,9 @@ def test_a_sidecar_that_cannot_start_is_reported_as_a_failed_rollout(
     deployment["spec"]["progressDeadlineSeconds"] = 8
     k8s.apply([deployment, service], namespace)
     k8s.kubectl("-n", namespace, "rollout", "status", f"deployment/{NAME}", "--timeout=90s", timeout=120)
-    start_operator()
-    k8s.apply(
-        monitor("http://127.0.0.1:9", sidecar={"image": "registry.invalid/no/such-sidecar:1"}), namespace
-    )
+    image = "registry.invalid/no/such-sidecar:1"
+    start_operator(env={"MODELMONITOR_SIDECAR_IMAGES": image})  # the cluster admin allows that image
+    k8s.apply(monitor("http://127.0.0.1:9", sidecar={"image": image}), namespace)
     failed = is_("SidecarInjected", "False", "RolloutFailed")
     # The condition shows at once; the phase follows at the next evaluation.
     obj = watch(
