@@ -6,7 +6,7 @@ which the evaluation turns into an Unknown figure — never into a breach.
 
 The URL may carry credentials (``https://user:password@host``): messages show only
 ``scheme://host[:port]`` and never the HTTP client's own text. Every call has the timeout (to
-connect, and for each read); an answer is read up to MAX_ANSWER_BYTES and refused past it (a
+connect, and for each read) and ends within twice it in all; an answer is read up to MAX_ANSWER_BYTES and refused past it (a
 scalar query's answer is a few hundred bytes); redirects are refused, not followed.
 """
 
@@ -17,18 +17,18 @@ import threading
 from typing import Any
 
 import requests
-import requests.adapters
 import urllib3.exceptions
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from modelmonitor.adapters import httplog
+from modelmonitor.adapters import deadline, httplog
 from modelmonitor.policy.egress import scrub, shown
 
 httplog.install()  # urllib3's DEBUG lines would show the URL's path and query
 
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
+DEADLINE_FACTOR = 2  # a query ends within twice its timeout in all, however slowly it trickles
 CHUNK = 64 * 1024
 
 
@@ -68,17 +68,18 @@ class PrometheusPort:
         self.timeout = timeout
         # No retries inside one evaluation: the next evaluation is the retry, and a dead Prometheus
         # must not hold a worker thread for several timeouts. One connection per worker thread.
-        session = requests.Session()
-        session.mount(self.url, requests.adapters.HTTPAdapter(pool_maxsize=pool, max_retries=0))
-        session.max_redirects = 0  # TooManyRedirects at the first one: the allowlist judged this URL
+        session = deadline.session(pool)  # and TooManyRedirects at the first: the allowlist judged this URL
         session.hooks["response"].append(_capped)
         self._client = PrometheusConnect(
             url=self.url, disable_ssl=False, retry=Retry(total=0), timeout=timeout, session=session
         )
+        # The client mounts its own adapter for the URL: ours again, for the pool size and the deadline.
+        session.mount(self.url, deadline.Adapter(pool_maxsize=pool, max_retries=0))
 
     def is_online(self) -> bool:
         try:
-            return bool(self._client.check_prometheus_connection())
+            with deadline.deadline(DEADLINE_FACTOR * self.timeout):
+                return bool(self._client.check_prometheus_connection())
         except (requests.RequestException, PrometheusApiClientException):
             return False
 
@@ -89,7 +90,12 @@ class PrometheusPort:
         label set, so the query must aggregate (``sum()``, ``max()``, ...).
         """
         try:
-            result = self._client.custom_query(promql, timeout=self.timeout)
+            with deadline.deadline(DEADLINE_FACTOR * self.timeout):
+                result = self._client.custom_query(promql, timeout=self.timeout)
+        except deadline.DeadlineExceeded:
+            raise PrometheusError(
+                f"Prometheus at {self.shown} gave no complete answer within {DEADLINE_FACTOR * self.timeout:g}s"
+            ) from None
         except (requests.Timeout, requests.ConnectionError) as exc:
             if not _timed_out(exc):
                 raise PrometheusError(

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from modelmonitor.adapters import httplog
+from modelmonitor.adapters import deadline, httplog
 from modelmonitor.policy.egress import scrub, shown
 
 httplog.install()  # urllib3's DEBUG lines would show the URL's path and query
@@ -26,6 +26,7 @@ BACKOFF = 0.5  # seconds, doubled after each failed attempt
 CONNECT_TIMEOUT = 3.0  # seconds to open the connection (TLS included)
 READ_TIMEOUT = 5.0  # seconds without a byte of the answer
 TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT)
+ANSWER_DEADLINE = 10.0  # seconds for one attempt in all, however slowly the receiver trickles
 MAX_ANSWER_BYTES = 4096  # of a refusal's body, read for the message (at most 200 characters are shown)
 DEDUP_SECONDS = 600.0
 
@@ -36,6 +37,8 @@ class WebhookError(Exception):
 
 def failure(exc: requests.RequestException) -> str:
     """What went wrong, from the exception's class only (its text carries the URL's path and query)."""
+    if isinstance(exc, deadline.DeadlineExceeded):
+        return f"no complete answer within {ANSWER_DEADLINE:g}s"
     if isinstance(exc, requests.ConnectTimeout):
         return f"no connection within {CONNECT_TIMEOUT:g}s"
     if isinstance(exc, requests.ReadTimeout):
@@ -53,8 +56,7 @@ def failure(exc: requests.RequestException) -> str:
 
 class Sender:
     def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        self._session = requests.Session()
-        self._session.max_redirects = 0
+        self._session = deadline.session()
         self._sent: OrderedDict[tuple[Any, ...], float] = OrderedDict()
         self._lock = threading.Lock()
         self._sleep = sleep
@@ -75,14 +77,18 @@ class Sender:
     def post(self, url: str, body: Any) -> None:
         """POST JSON; retried on connection errors and 5xx/429, up to ATTEMPTS times with backoff.
 
-        Each attempt waits at most CONNECT_TIMEOUT to connect and READ_TIMEOUT for each read.
+        Each attempt waits at most CONNECT_TIMEOUT to connect, READ_TIMEOUT for each read and
+        ANSWER_DEADLINE in all.
         """
         delay, last = BACKOFF, ""
         for attempt in range(ATTEMPTS):
             try:
-                with self._session.post(
-                    url, json=body, timeout=TIMEOUT, allow_redirects=False, stream=True
-                ) as response:
+                with (
+                    deadline.deadline(ANSWER_DEADLINE),
+                    self._session.post(
+                        url, json=body, timeout=TIMEOUT, allow_redirects=False, stream=True
+                    ) as response,
+                ):
                     if response.status_code < 300:
                         return
                     if response.is_redirect:

@@ -9,14 +9,13 @@ once, not every evaluation.
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from modelmonitor.adapters import httplog
+from modelmonitor.adapters import deadline, httplog
 from modelmonitor.adapters.kubernetes import KubernetesPort
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.drift import Profile, build_profile
@@ -30,6 +29,7 @@ MAX_CONFIGMAP_BYTES = 1_000_000
 REFERENCE_MAX_BYTES = 64 * 1024 * 1024  # the default of the reference_max_bytes setting
 FETCH_DEADLINE = 120.0  # seconds for a whole reference download, however slowly it trickles
 CHUNK = 64 * 1024
+SESSION = deadline.session()  # no redirects; a deadline() cuts its connections
 
 
 class FetchError(Exception):
@@ -37,15 +37,17 @@ class FetchError(Exception):
     adds its scheme://host[:port])."""
 
 
-def fetch(url: str, *, timeout: float, max_bytes: int, deadline: float = FETCH_DEADLINE) -> str:
-    """The text at ``url``, streamed: aborted past ``max_bytes`` (announced or not) or ``deadline``
-    seconds; ``timeout`` seconds to connect and for each read. Redirects are not followed: the egress
+def fetch(url: str, *, timeout: float, max_bytes: int, seconds: float = FETCH_DEADLINE) -> str:
+    """The text at ``url``, streamed: aborted past ``max_bytes`` (announced or not) or ``seconds`` in
+    all; ``timeout`` seconds to connect and for each read. Redirects are not followed: the egress
     allowlist judged this URL, not wherever it points."""
-    started = time.monotonic()
     try:
-        with requests.get(url, timeout=timeout, stream=True, allow_redirects=False) as response:
-            if response.is_redirect:
-                raise FetchError(f"answered HTTP {response.status_code}, a redirect (not followed)")
+        with (
+            deadline.deadline(seconds),
+            SESSION.get(url, timeout=timeout, stream=True, allow_redirects=False) as response,
+        ):
+            if response.is_redirect:  # (the session raises TooManyRedirects first)
+                raise FetchError("answered with a redirect (not followed)")
             if response.status_code != 200:
                 raise FetchError(f"answered HTTP {response.status_code}")
             announced = response.headers.get("Content-Length", "")
@@ -60,20 +62,22 @@ def fetch(url: str, *, timeout: float, max_bytes: int, deadline: float = FETCH_D
                     raise FetchError(
                         f"the reference is over the limit of {max_bytes} bytes (reference_max_bytes): download stopped"
                     )
-                if time.monotonic() - started > deadline:
-                    raise FetchError(f"the download took over {deadline:g}s: stopped after {size} bytes")
                 chunks.append(chunk)
             encoding = response.encoding or "utf-8"
     except requests.RequestException as exc:
-        raise FetchError(failure(exc, timeout)) from None
+        raise FetchError(failure(exc, timeout, seconds)) from None
     try:
         return b"".join(chunks).decode(encoding if encoding.lower() != "iso-8859-1" else "utf-8")
     except (LookupError, UnicodeDecodeError):
         raise FetchError(f"the reference is not text in {encoding}") from None
 
 
-def failure(exc: requests.RequestException, timeout: float) -> str:
+def failure(exc: requests.RequestException, timeout: float, seconds: float = FETCH_DEADLINE) -> str:
     """A fixed reason per kind of failure: the exception's own text carries the URL's path and query."""
+    if isinstance(exc, deadline.DeadlineExceeded):
+        return f"the download took over {seconds:g}s: stopped"
+    if isinstance(exc, requests.TooManyRedirects):
+        return "answered with a redirect (not followed)"
     if isinstance(exc, requests.ConnectTimeout):
         return f"no connection within {timeout:g}s"
     if isinstance(exc, requests.ReadTimeout):

@@ -100,3 +100,50 @@ class Silent:
 
     def close(self) -> None:
         self._sock.close()
+
+
+class Drip:
+    """Answers ``status`` one byte at a time, ``interval`` seconds apart, for ``total`` bytes: in the header
+    (``where="head"``: a long header line) or in the body (``where="body"``, Content-Length announced).
+    Each byte comes well within any read timeout; only a deadline on the whole exchange ends it early."""
+
+    def __init__(
+        self, where: str = "head", total: int = 60, interval: float = 0.05, status: int = 200
+    ) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port: int = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stop = threading.Event()
+        self.where, self.total, self.interval, self.status = where, total, interval, status
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)
+            if self.where == "head":
+                conn.sendall(f"HTTP/1.1 {self.status} Answer\r\nX-Pad: ".encode())
+                slow, rest = b"a" * self.total, b"\r\nContent-Length: 2\r\n\r\n{}"
+            else:
+                conn.sendall(
+                    f"HTTP/1.1 {self.status} Answer\r\nContent-Length: {self.total}\r\n\r\n".encode()
+                )
+                slow, rest = b" " * self.total, b""
+            for byte in slow:
+                if self._stop.wait(self.interval):
+                    return
+                conn.sendall(bytes([byte]))
+            conn.sendall(rest)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()

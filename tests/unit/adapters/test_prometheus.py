@@ -8,7 +8,7 @@ import pytest
 
 from modelmonitor.adapters import prometheus
 from modelmonitor.adapters.prometheus import PrometheusError, PrometheusPort
-from tests.unit.adapters.servers import Server, Silent, closed_port
+from tests.unit.adapters.servers import Drip, Server, Silent, closed_port
 from tests.unit.operator.fakes import FakePrometheus, series
 
 
@@ -52,9 +52,9 @@ def with_userinfo(base: str, path: str = "/prom") -> str:
     return base.replace("http://", f"http://admin:{SECRET}@") + path + f"?tenant={SECRET}"
 
 
-def query_error(url: str, promql: str = "up") -> str:
+def query_error(url: str, promql: str = "up", timeout: float = 2) -> str:
     with pytest.raises(PrometheusError) as caught:
-        PrometheusPort(url, timeout=2).query(promql)
+        PrometheusPort(url, timeout=timeout).query(promql)
     return str(caught.value)
 
 
@@ -126,3 +126,13 @@ def test_a_prometheus_that_never_answers_times_out_with_the_timeout_in_the_messa
         assert str(caught.value) == f"query timed out after 0.2s at {silent.url}"
     finally:
         silent.close()
+
+
+@pytest.mark.parametrize("where", ["head", "body"])
+def test_a_prometheus_that_trickles_its_answer_is_cut_at_twice_its_timeout(where: str) -> None:
+    drip = Drip(where, total=200)
+    try:
+        message = query_error(with_userinfo(drip.url), timeout=0.3)
+        assert message == f"Prometheus at {drip.url} gave no complete answer within 0.6s"
+    finally:
+        drip.close()

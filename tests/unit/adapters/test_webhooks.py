@@ -8,7 +8,7 @@ import pytest
 
 from modelmonitor.adapters import webhooks
 from modelmonitor.adapters.webhooks import Sender, WebhookError
-from tests.unit.adapters.servers import Server, Silent, closed_port
+from tests.unit.adapters.servers import Drip, Server, Silent, closed_port
 
 SECRET = "SECRETxyz"
 
@@ -87,3 +87,16 @@ def test_a_receiver_that_never_answers_times_out_on_every_attempt(monkeypatch: p
         assert post(secret_url(silent.url)) == f"{silent.url}: no answer within 0.2s"
     finally:
         silent.close()
+
+
+@pytest.mark.parametrize("where", ["head", "body"])
+def test_a_receiver_that_trickles_its_answer_is_cut_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    monkeypatch.setattr(webhooks, "ANSWER_DEADLINE", 0.5)
+    drip = Drip(where, total=200, status=500) if where == "body" else Drip(where, total=200)
+    try:
+        message = post(secret_url(drip.url))
+        assert message == f"{drip.url}: no complete answer within 0.5s"
+    finally:
+        drip.close()

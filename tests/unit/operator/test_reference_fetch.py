@@ -9,9 +9,9 @@ import pytest
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.drift import build_profile
 from modelmonitor.operator import reference
-from modelmonitor.operator.reference import Reference, load_reference
+from modelmonitor.operator.reference import FetchError, Reference, fetch, load_reference
 from modelmonitor.policy.egress import parse_patterns
-from tests.unit.adapters.servers import Server, Silent, closed_port
+from tests.unit.adapters.servers import Drip, Server, Silent, closed_port
 from tests.unit.operator.fakes import FakeKube, monitor_spec
 
 SECRET = "SECRETxyz"
@@ -85,7 +85,7 @@ def test_a_failing_or_unreachable_server_and_a_redirect_show_no_part_of_the_url(
             f"spec.drift.reference.url {closed}: connection refused, reset or the host not found"
         )
         assert unavailable(load(secret_url(redirect.url))) == (
-            f"spec.drift.reference.url {redirect.url}: answered HTTP 302, a redirect (not followed)"
+            f"spec.drift.reference.url {redirect.url}: answered with a redirect (not followed)"
         )
         assert target.requests == []
     finally:
@@ -126,3 +126,14 @@ def test_a_server_that_never_answers_times_out() -> None:
         assert unavailable(ref) == f"spec.drift.reference.url {silent.url}: no data for 0.2s"
     finally:
         silent.close()
+
+
+@pytest.mark.parametrize("where", ["head", "body"])
+def test_a_server_that_trickles_is_cut_at_the_deadline(where: str) -> None:
+    drip = Drip(where, total=200)
+    try:
+        with pytest.raises(FetchError) as caught:
+            fetch(secret_url(drip.url), timeout=2.0, max_bytes=1_000_000, seconds=0.5)
+        assert str(caught.value) == "the download took over 0.5s: stopped"
+    finally:
+        drip.close()

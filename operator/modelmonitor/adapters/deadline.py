@@ -1,0 +1,134 @@
+"""A deadline for a whole HTTP exchange, not only for each read.
+
+The HTTP client's timeouts bound the connect and each single read, so a server that answers one
+byte every few seconds holds the calling thread for as long as it likes. The operator talks to URLs
+a monitor names (webhooks, Prometheus, reference profiles), so such a server could hold every worker
+thread. Within ``deadline(seconds)``, a request made through a session from ``session()`` has its
+socket shut down when the time is up: the blocked read returns at once and the request fails with
+DeadlineExceeded (a requests.Timeout) instead.
+
+Requests through an HTTP proxy (HTTPS_PROXY) go through the proxy's pool and get only the
+per-read timeouts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
+
+
+class DeadlineExceeded(requests.Timeout):
+    """The whole exchange took longer than its deadline."""
+
+
+class _Watch:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._socks: list[socket.socket] = []
+        self.fired = False
+
+    def attach(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            if self.fired:
+                _cut(sock)
+            else:
+                self._socks.append(sock)
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._socks:
+                _cut(sock)
+
+
+def _cut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_current = threading.local()
+
+
+def _attach(sock: socket.socket | None) -> None:
+    watch: _Watch | None = getattr(_current, "watch", None)
+    if watch is not None:
+        watch.attach(sock)
+
+
+class _Watched:
+    """Tells the thread's deadline about the connection's socket, new or reused from the pool."""
+
+    sock: socket.socket | None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        _attach(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach(self.sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _HTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class Adapter(requests.adapters.HTTPAdapter):
+    """An HTTPAdapter whose connections a ``deadline()`` can cut."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+def session(pool: int = 10) -> requests.Session:
+    """A session whose http and https requests a ``deadline()`` bounds; no retries, no redirects."""
+    s = requests.Session()
+    s.max_redirects = 0
+    for prefix in ("http://", "https://"):
+        s.mount(prefix, Adapter(pool_maxsize=pool, max_retries=0))
+    return s
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Within the block, this thread's requests through ``session()`` end after ``seconds`` in all:
+    raises DeadlineExceeded when the time ran out (whatever the request raised then)."""
+    watch = _Watch()
+    timer = threading.Timer(seconds, watch.fire)
+    timer.daemon = True
+    _current.watch = watch
+    timer.start()
+    try:
+        yield
+    except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
+        if watch.fired:
+            raise DeadlineExceeded(f"no complete answer within {seconds:g}s") from exc
+        raise
+    finally:
+        timer.cancel()
+        _current.watch = None
+    if watch.fired:  # cut while reading a body of no announced length: what was read may be short
+        raise DeadlineExceeded(f"no complete answer within {seconds:g}s")
