@@ -123,9 +123,10 @@ def deadline(seconds: float) -> Iterator[None]:
     timer.start()
     try:
         yield
-    except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
+    except (requests.RequestException, OSError, urllib3.exceptions.HTTPError):
         if watch.fired:
-            raise DeadlineExceeded(f"no complete answer within {seconds:g}s") from exc
+            # Not chained: the cut request's own error text holds the URL's path and query.
+            raise DeadlineExceeded(f"no complete answer within {seconds:g}s") from None
         raise
     finally:
         timer.cancel()
