@@ -338,6 +338,7 @@ async def test_sidecar_proxies_to_the_model_and_prometheus_discovers_it(
     deployment["spec"]["template"]["spec"]["containers"].append(sidecar)
     deployment["spec"]["template"]["spec"]["volumes"] = [admin_volume(NAME)]
     secret = admin_secret(NAME, "uid-of-no-monitor")
+    del secret["metadata"]["ownerReferences"]  # no such monitor: the garbage collector would delete it
     token = base64.b64decode(secret["data"]["token"]).decode()
     k8s.apply([secret, deployment], namespace)
     k8s.wait_for(
