@@ -45,6 +45,10 @@ class OperatorSettings:
     priority: int = 0
     """Kopf peering priority. Replicas of equal priority all pause (Kopf's rule), so each replica
     draws its own at start unless one is given."""
+    require_opt_in: bool = True
+    """Act only on Deployments whose namespace or own labels carry modelmonitor.io/enabled=true."""
+    sidecar_images: tuple[str, ...] = field(default_factory=tuple)
+    """Images a monitor's spec.sidecar.image may name besides sidecar_image; empty: only that one."""
     network_policy: bool = True
     """Guard each monitor's sidecar admin port with a NetworkPolicy (operator and Prometheus only)."""
     operator_namespace: str = ""
@@ -76,6 +80,8 @@ class OperatorSettings:
             standalone=_env("STANDALONE", "false").lower() in ("1", "true", "yes"),
             peering=_env("PEERING", "modelmonitor"),
             priority=int(_env("PRIORITY") or secrets.randbelow(2**31 - 1) + 1),
+            require_opt_in=_env("REQUIRE_OPT_IN", "true").lower() in ("1", "true", "yes"),
+            sidecar_images=tuple(i.strip() for i in _env("SIDECAR_IMAGES").split(",") if i.strip()),
             network_policy=_env("NETWORK_POLICY", "true").lower() in ("1", "true", "yes"),
             operator_namespace=_env("OPERATOR_NAMESPACE").strip(),
             operator_pod_labels=parse_labels(
