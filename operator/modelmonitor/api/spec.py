@@ -480,12 +480,19 @@ class SecretKeyRef(Model):
 
 
 class UrlFrom(Model):
-    secretKeyRef: SecretKeyRef = Field(description="The Secret key that holds the webhook URL.")
+    secretKeyRef: SecretKeyRef = Field(
+        description="The Secret key that holds the webhook URL. The operator reads only a Secret "
+        'labelled modelmonitor.io/webhook: "true".'
+    )
 
 
 class Webhook(Model):
     url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048, description="Webhook URL.")
-    urlFrom: UrlFrom | None = Field(default=None, description="Webhook URL read from a Secret (preferred).")
+    urlFrom: UrlFrom | None = Field(
+        default=None,
+        description="Webhook URL read from a Secret (preferred): the Secret must carry the label "
+        'modelmonitor.io/webhook: "true".',
+    )
 
     rules = (
         Rule(
