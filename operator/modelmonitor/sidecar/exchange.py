@@ -1,23 +1,25 @@
-"""One request/response exchange through the proxy: framing, streaming, errors, timing.
+"""One request/response exchange through the proxy: streaming, errors, timing.
 
-Bodies pass through untouched. The exchange rewrites only what HTTP/1.1 says is per-hop: the
-``Connection`` family of headers and the transfer framing (a chunked body is re-chunked as it
-streams; a ``Content-Length`` is kept). It adds ``X-Request-ID`` when the client sent none, to the
-request and to the response. Request and response bodies are kept for capture only when the request
-is sampled and the body is at most ``capture_max_bytes``.
+Bodies pass through untouched; ``sidecar/framing.py`` rewrites the heads for the next hop. Request and
+response bodies are kept for capture only when the request is sampled and the body is at most
+``capture_max_bytes``. The exchange knows its client connection and the proxy server only through the
+two protocols below, so this module does not import ``sidecar/proxy.py`` (which creates exchanges).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
-from modelmonitor.sidecar.httpwire import HOP_BY_HOP, error_response
+from modelmonitor.sidecar import framing
+from modelmonitor.sidecar.httpwire import error_response
 
 if TYPE_CHECKING:
-    from modelmonitor.sidecar.proxy import ClientConnection
-    from modelmonitor.sidecar.upstream import UpstreamConnection
+    from collections.abc import Callable, Coroutine
+
+    from modelmonitor.sidecar.config import SidecarConfig
+    from modelmonitor.sidecar.upstream import UpstreamConnection, UpstreamPool
 
 PENDING_LIMIT = 256 * 1024  # request bytes buffered while the model connection opens
 REPLAY_LIMIT = 64 * 1024  # request bytes kept to retry once on a stale keep-alive connection
@@ -26,14 +28,31 @@ REPLAY_LIMIT = 64 * 1024  # request bytes kept to retry once on a stale keep-ali
 IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 
 
-def _without(out: list[bytes], names: set[bytes]) -> list[bytes]:
-    """``out`` (a start line, then name, ": ", value, CRLF groups) without the headers in ``names``."""
-    kept = out[:1] if out[0].startswith(b"HTTP/") else out[:4]
-    start = len(kept)
-    for i in range(start, len(out), 4):
-        if out[i].lower() not in names:
-            kept += out[i : i + 4]
-    return kept
+class Server(Protocol):
+    """What an exchange uses of the proxy server (``proxy.ProxyServer``)."""
+
+    config: SidecarConfig
+    pool: UpstreamPool
+    capture_enabled: bool
+    sample_rate: float
+    capture_max: int
+    stale: dict[str, int]
+    on_finish: Callable[[Exchange], None]
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
+    def next_request_id(self) -> str: ...
+
+
+class Client(Protocol):
+    """What an exchange uses of its client connection (``proxy.ClientConnection``)."""
+
+    @property
+    def server(self) -> Server: ...
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def pause(self, flag: int) -> None: ...
+    def resume(self, flag: int) -> None: ...
+    def exchange_done(self, ex: Exchange, close: bool) -> None: ...
 
 
 class Exchange:
@@ -77,7 +96,7 @@ class Exchange:
 
     def __init__(
         self,
-        client: ClientConnection,
+        client: Client,
         method: bytes,
         url: bytes,
         headers: list[tuple[bytes, bytes]],
@@ -117,35 +136,9 @@ class Exchange:
         )
         self.req_body: list[bytes] | None = [] if self.sampled else None
         self.resp_body: list[bytes] | None = [] if self.sampled else None
-
-        out = [method, b" ", url, b" HTTP/1.1\r\n"]
-        chunked = False
-        rid = b""
-        nominated: set[bytes] = set()
-        for name, value in headers:  # one pass; a header named in Connection is removed afterwards
-            lname = name.lower()
-            if lname in HOP_BY_HOP:
-                if lname == b"connection":
-                    # Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1).
-                    nominated.update(t.strip().lower() for t in value.split(b","))
-                elif lname == b"transfer-encoding":
-                    chunked = b"chunked" in value.lower()
-                continue
-            if lname == b"x-request-id":
-                rid = value
-            out += (name, b": ", value, b"\r\n")
-        if nominated - {b"keep-alive", b"close"}:
-            out = _without(out, nominated)
-        if rid:
-            self.request_id = rid.decode("latin-1")[:200]
-        else:
-            self.request_id = server.next_request_id()
-            out += (b"x-request-id: ", self.request_id.encode(), b"\r\n")
-        if chunked:
-            out.append(b"transfer-encoding: chunked\r\n")
-        out.append(b"\r\n")
-        self.chunked_in = chunked
-        self.request_head = b"".join(out)
+        self.request_head, self.request_id, self.chunked_in = framing.request_head(
+            method, url, headers, server.next_request_id
+        )
 
     # request side -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -183,15 +176,14 @@ class Exchange:
             conn.write(self.request_head)
 
     def request_body(self, data: bytes) -> None:
-        n = len(data)
-        self.req_bytes += n
+        self.req_bytes += len(data)
         body = self.req_body
         if body is not None:
             if self.req_bytes <= self.client.server.capture_max:
                 body.append(data)
             else:
                 self.req_body = None
-        frame = b"%x\r\n%b\r\n" % (n, data) if self.chunked_in else data
+        frame = framing.chunk(data) if self.chunked_in else data
         replay = self._replay
         if replay is not None:
             self._replay_size += len(frame)
@@ -213,7 +205,7 @@ class Exchange:
             self.request_body_end()
 
     def request_body_end(self) -> None:
-        end = b"0\r\n\r\n"
+        end = framing.LAST_CHUNK
         if self._replay is not None:
             self._replay.append(end)
         if self.upstream is not None:
@@ -225,48 +217,28 @@ class Exchange:
     def response_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         if 100 <= status < 200:
             if status != 101:  # 100 Continue and friends are passed on as they are
-                out = [b"HTTP/1.1 %d %b\r\n" % (status, reason)]
-                out += [b"%b: %b\r\n" % h for h in headers]
-                self.client.write(b"".join(out) + b"\r\n")
+                self.client.write(framing.interim_head(status, reason, headers))
             return
         self.status = status
         self.response_started = True
-        out = [b"HTTP/1.1 %d %b\r\n" % (status, reason)]
-        length = b""
-        rid = False
-        nominated: set[bytes] = set()
-        for name, value in headers:
-            lname = name.lower()
-            if lname in HOP_BY_HOP:
-                if lname == b"connection":
-                    nominated.update(t.strip().lower() for t in value.split(b","))
-                continue
-            if lname == b"content-length":
-                length = value.strip()
-            elif lname == b"x-request-id":
-                rid = True
-            out += (name, b": ", value, b"\r\n")
-        if nominated - {b"keep-alive", b"close"}:
-            out = _without(out, nominated)
-        no_body = self.method == b"HEAD" or status in (204, 304)
-        if not length and not no_body:
-            self.eof_body = not self.upstream_chunked(headers)
-            if self.client_http11:
-                out.append(b"transfer-encoding: chunked\r\n")
-                self.chunked_out = True
-            else:
-                self.close_after = True
-        if not rid:
-            out += (b"x-request-id: ", self.request_id.encode("latin-1"), b"\r\n")
-        if self.close_after:
-            out.append(b"connection: close\r\n")
-        out.append(b"\r\n")
-        if length and length != b"0" and not no_body:
+        head = framing.response_head(
+            status,
+            reason,
+            headers,
+            method=self.method,
+            request_id=self.request_id,
+            client_http11=self.client_http11,
+            close_after=self.close_after,
+        )
+        self.chunked_out = head.chunked_out
+        self.eof_body = head.eof_body
+        self.close_after = head.close_after
+        if head.length and head.length != b"0" and not head.no_body:
             # Hold the head until the first body bytes (usually microseconds away) and send both in one
             # write; until then a model failure can still be answered with a clean 502.
-            self.head_pending = b"".join(out)
+            self.head_pending = head.head
         else:
-            self.client.write(b"".join(out))
+            self.client.write(head.head)
         if self.method == b"HEAD":
             # llhttp would wait for the body the headers announce: finish here, do not reuse.
             conn = self.upstream
@@ -277,8 +249,7 @@ class Exchange:
             self._finish()
 
     def response_body(self, data: bytes) -> None:
-        n = len(data)
-        self.resp_bytes += n
+        self.resp_bytes += len(data)
         body = self.resp_body
         if body is not None:
             if self.resp_bytes <= self.client.server.capture_max:
@@ -290,20 +261,16 @@ class Exchange:
             self.head_pending = b""
             self.client.write(data)
         elif self.chunked_out:
-            self.client.write(b"%x\r\n%b\r\n" % (n, data))
+            self.client.write(framing.chunk(data))
         else:
             self.client.write(data)
-
-    @staticmethod
-    def upstream_chunked(headers: list[tuple[bytes, bytes]]) -> bool:
-        return any(n.lower() == b"transfer-encoding" and b"chunked" in v.lower() for n, v in headers)
 
     def response_complete(self) -> None:
         if self.head_pending:  # the model announced a body it did not send: pass on what it said
             self.client.write(self.head_pending)
             self.head_pending = b""
         if self.chunked_out:
-            self.client.write(b"0\r\n\r\n")
+            self.client.write(framing.LAST_CHUNK)
         self._finish()
 
     def upstream_lost(self, conn: UpstreamConnection, exc: BaseException | None) -> None:
@@ -318,7 +285,7 @@ class Exchange:
             if self.eof_body:
                 # Read-until-close framing: the close is the end of the body.
                 if self.chunked_out:
-                    self.client.write(b"0\r\n\r\n")
+                    self.client.write(framing.LAST_CHUNK)
                 self._finish()
             else:
                 self.error = "upstream_reset"

@@ -87,7 +87,7 @@ def test_queue_bound_drops_and_counts() -> None:
 
 
 def test_headers_named_in_connection_are_removed() -> None:
-    from modelmonitor.sidecar.exchange import _without
+    from modelmonitor.sidecar.framing import without_headers as _without
 
     req = [
         b"GET",
