@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 from modelmonitor.drift.numeric import FloatArray
 
@@ -26,11 +27,6 @@ def adjust(p_values: FloatArray, correction: str | None) -> FloatArray:
         out[ok] = np.minimum(p * m, 1.0)
         return out
     if correction == "bh":
-        order = np.argsort(p)
-        scaled = p[order] * m / np.arange(1, m + 1)
-        monotone = np.minimum.accumulate(scaled[::-1])[::-1]
-        adjusted = np.empty(m)
-        adjusted[order] = np.minimum(monotone, 1.0)
-        out[ok] = adjusted
+        out[ok] = stats.false_discovery_control(p, method="bh")
         return out
     raise ValueError(f"correction must be one of none, bonferroni, bh; got {correction!r}")

@@ -7,6 +7,7 @@ the same columns; padded columns are empty on both sides and contribute nothing.
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.distance import jensenshannon
 
 from modelmonitor.drift.defaults import PSI_EPSILON
 from modelmonitor.drift.numeric import FloatArray, IntArray
@@ -30,13 +31,14 @@ def psi(ref: IntArray, cur: IntArray, epsilon: float = PSI_EPSILON) -> FloatArra
 
 
 def jensen_shannon(ref: IntArray, cur: IntArray) -> FloatArray:
-    """Jensen-Shannon distance, base 2 (share 0-1), as ``scipy.spatial.distance.jensenshannon(base=2)``."""
-    r = _shares(ref)
-    c = _shares(cur)
-    m = 0.5 * (r + c)
+    """Jensen-Shannon distance, base 2 (share 0-1): ``scipy.spatial.distance.jensenshannon(base=2)``
+    per row; NaN where a side has no rows.
+
+    Rounding can leave the divergence of two near-identical rows a hair below zero, where scipy's
+    square root gives NaN: such rows are at distance 0.
+    """
+    filled = (ref.sum(axis=1) > 0) & (cur.sum(axis=1) > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        kl_r = np.where(r > 0, r * np.log2(r / m), 0.0)
-        kl_c = np.where(c > 0, c * np.log2(c / m), 0.0)
-    div = 0.5 * np.sum(kl_r + kl_c, axis=1)
-    out: FloatArray = np.sqrt(np.clip(div, 0.0, None))
+        js = np.asarray(jensenshannon(ref, cur, base=2, axis=1), dtype=np.float64)
+    out: FloatArray = np.where(filled & np.isnan(js), 0.0, js)
     return out

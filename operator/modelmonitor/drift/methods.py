@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -24,11 +25,6 @@ from modelmonitor.drift.defaults import (
 from modelmonitor.drift.numeric import FloatArray, IntArray
 
 Threshold = float | Mapping[str, float] | None
-
-try:  # scipy's own exact two-sample distribution, so p-values equal ks_2samp's
-    from scipy.stats._stats_py import _attempt_exact_2kssamp
-except ImportError:  # pragma: no cover - private helper moved; the asymptotic form is used instead
-    _attempt_exact_2kssamp = None
 
 
 def validate(method: str, threshold: Threshold, correction: str | None, drift_share: float) -> None:
@@ -112,10 +108,31 @@ def ks_pvalues(d: FloatArray, n_ref: IntArray, n_cur: IntArray, *, exact: bool =
     asym = ok & (m > KS_EXACT_MAX_N)
     out[asym] = stats.kstwo.sf(d[asym], en[asym])
     for j in np.flatnonzero(ok & ~asym):
-        n1, n2 = int(n_ref[j]), int(n_cur[j])
-        done = False
-        if _attempt_exact_2kssamp is not None:
-            done, _, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), float(d[j]), "two-sided")
-        out[j] = float(prob) if done else float(stats.kstwo.sf(d[j], en[j]))
+        out[j] = _exact_pvalue(float(d[j]), int(n_ref[j]), int(n_cur[j]))
     clipped = np.clip(out, 0.0, 1.0)
     return clipped
+
+
+def _exact_pvalue(d: float, n1: int, n2: int) -> float:
+    """``scipy.stats.ks_2samp(method='exact')`` p-value of statistic ``d`` between samples of n1 and n2.
+
+    ks_2samp takes samples, not a statistic, and its exact distribution depends only on (n1, n2, D):
+    D is on the lattice k / lcm(n1, n2), and two samples of two values each (i of the n1 and j of the
+    n2 at 0, the rest at 1) have D = i/n1 - j/n2, and every D of two such samples is of that form. Where the
+    exact computation fails, ks_2samp itself falls back to ``kstwo.sf(D, round(n_eff))`` with a warning.
+    """
+    g = math.gcd(n1, n2)
+    n1g, n2g = n1 // g, n2 // g
+    k = round(d * n1g * n2)  # D = k / lcm(n1, n2) = (i * n2g - j * n1g) / lcm
+    i = np.arange(n1 + 1)
+    num = i * n2g - k
+    fits = (num >= 0) & (num % n1g == 0) & (num // n1g <= n2)
+    if not fits.any():
+        raise ValueError(f"{d!r} is not a KS statistic of two samples of {n1} and {n2} values")
+    first = int(np.flatnonzero(fits)[0])
+    j = (first * n2g - k) // n1g
+    x = np.repeat([0.0, 1.0], [first, n1 - first])
+    y = np.repeat([0.0, 1.0], [j, n2 - j])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ks_2samp(x, y, method="exact").pvalue)

@@ -76,6 +76,33 @@ def test_psi_and_js_on_bins() -> None:
     assert psi(ref, cur)[1] == pytest.approx(0.0, abs=1e-15)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_js_equals_scipy_on_random_bins_and_is_nan_without_rows(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ref = rng.integers(0, 500, size=(30, 12))
+    cur = rng.integers(0, 500, size=(30, 12))
+    ref[:, 10:] = cur[:, 10:] = 0  # padded columns
+    ref[3], cur[5] = 0, 0  # a side without rows
+    cur[7] = ref[7] * 3  # same shares
+    js = jensen_shannon(ref, cur)
+    for j in range(30):
+        if j in (3, 5):
+            assert np.isnan(js[j])
+        else:
+            assert js[j] == pytest.approx(jensenshannon(ref[j], cur[j], base=2), abs=1e-12)
+    assert js[7] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_exact_ks_pvalues_equal_scipy_for_small_and_unequal_samples() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        n1, n2 = (int(n) for n in rng.integers(1, 400, size=2))
+        a, b = rng.normal(size=n1), np.round(rng.normal(rng.uniform(0, 1), size=n2), 1)
+        d = np.array([stats.ks_2samp(a, b).statistic])
+        got = ks_pvalues(d, np.array([n1]), np.array([n2]))
+        assert got[0] == stats.ks_2samp(a, b, method="exact").pvalue
+
+
 def test_reference_decile_bins() -> None:
     rng = np.random.default_rng(4)
     ref = rng.normal(size=(1, 10_000))
