@@ -10,15 +10,30 @@ import re
 # Go's time.ParseDuration units that a user plausibly writes; "d" is not one (CEL would refuse it).
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _WHOLE = re.compile(DURATION_PATTERN)
+# The sidecar's flags and environment variables also take days, bare seconds and blanks.
+_LENIENT_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_LENIENT_WHOLE = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+$")
+_BARE_SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$")
 
 
-def parse_duration(text: str) -> float:
-    """Return the duration in seconds; raise ValueError naming the text when it is not a duration."""
-    if not isinstance(text, str) or not _WHOLE.match(text):
-        raise ValueError(f"not a duration: {text!r} (write e.g. 30s, 5m, 1h30m, 250ms)")
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _PART.findall(text))
+def parse_duration(text: str, *, lenient: bool = False) -> float:
+    """Return the duration in seconds; raise ValueError naming the text when it is not a duration.
+
+    ``lenient`` (the sidecar's flags) also accepts ``d`` (days), a bare number of seconds (``90``) and
+    blanks around numbers and units (`` 5 m ``); the resource's fields never are lenient (CEL's
+    ``duration()`` refuses those forms).
+    """
+    if isinstance(text, str) and lenient:
+        bare = _BARE_SECONDS.match(text)
+        if bare:
+            return float(bare.group(1))
+        if _LENIENT_WHOLE.match(text):
+            return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _LENIENT_PART.findall(text))
+    elif isinstance(text, str) and _WHOLE.match(text):
+        return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _PART.findall(text))
+    raise ValueError(f"not a duration: {text!r} (write e.g. 30s, 5m, 1h30m, 250ms)")
 
 
 def format_duration(seconds: float) -> str:

@@ -2,8 +2,8 @@
 
 Every flag can also be set through an environment variable (``MODELMONITOR_<FLAG>``) so that the
 operator can configure the injected container without rewriting its arguments; a flag given on the
-command line wins over the environment. Durations are written ``500ms``, ``30s``, ``5m``, ``1h``, ``1d``
-or as plain seconds.
+command line wins over the environment. Durations are written ``500ms``, ``30s``, ``5m``, ``1h``, ``1d``,
+``1h30m`` or as plain seconds.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from modelmonitor.api import durations
+
 PROTOCOLS: tuple[str, ...] = ("auto", "kserve-v1", "kserve-v2", "mlflow", "json")
 DETECTORS: tuple[str, ...] = ("email", "card")
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|k|kb|ki|kib|m|mb|mi|mib|g|gb|gi|gib)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -29,11 +29,12 @@ class ConfigError(ValueError):
 
 
 def parse_duration(text: str) -> float:
-    """Parse ``30s``, ``5m``, ``1h``, ``250ms`` or a bare number of seconds; returns seconds."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ConfigError(f"invalid duration {text!r}: write e.g. 500ms, 30s, 5m, 1h")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    """Parse ``30s``, ``5m``, ``1h``, ``250ms``, ``1d``, ``1h30m`` or a bare number of seconds; returns
+    seconds."""
+    try:
+        return durations.parse_duration(str(text), lenient=True)
+    except ValueError:
+        raise ConfigError(f"invalid duration {text!r}: write e.g. 500ms, 30s, 5m, 1h") from None
 
 
 def parse_size(text: str) -> int:

@@ -27,6 +27,21 @@ def test_durations_and_sizes() -> None:
         parse_duration("soon")
 
 
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1d", 86400), (" 5 m ", 300), ("1.5", 1.5), ("0.5s", 0.5), ("1h30m", 5400), ("1d 2h", 93600)],
+)
+def test_duration_forms_of_the_flags(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5x", "m", "-1s", "1 0s", "5m-"])
+def test_invalid_durations_keep_the_flag_message(text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_duration(text)
+    assert str(caught.value) == f"invalid duration {text!r}: write e.g. 500ms, 30s, 5m, 1h"
+
+
 def test_flags_override_environment_which_overrides_defaults() -> None:
     env = {
         "MODELMONITOR_UPSTREAM": "http://127.0.0.1:9",
