@@ -1,9 +1,11 @@
 """The one command-line entry point: ``modelmonitor <command> ...``.
 
-Each command lives in the module that owns its concern and exposes ``register(subparsers)``, which
-adds its sub-parser and sets ``func`` to the callable that runs it (returning the exit code). Command
-modules keep their top-level imports light so that ``modelmonitor sidecar`` does not pay for scipy
-and ``modelmonitor validate`` does not pay for Kopf.
+Each command module exposes ``register(subparsers)``, which adds its sub-parser and sets ``func`` to
+the callable that runs it (returning the exit code). The I/O layers (``operator``, ``sidecar``,
+``demo``) keep their commands beside them; the commands over the pure core (``api``, ``drift``) live
+in ``modelmonitor.commands``, so the core holds no argparse or file reading. Command modules keep
+their top-level imports light so that ``modelmonitor sidecar`` does not pay for scipy and
+``modelmonitor validate`` does not pay for Kopf.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from modelmonitor import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "modelmonitor.operator.commands",  # run
     "modelmonitor.sidecar.commands",  # sidecar
-    "modelmonitor.api.commands",  # crd, validate
-    "modelmonitor.drift.commands",  # profile, drift
+    "modelmonitor.commands.contract",  # crd, validate
+    "modelmonitor.commands.drift",  # profile, drift
     "modelmonitor.demo.commands",  # demo
     "modelmonitor.demo.model",  # demo-model
 )

@@ -6,7 +6,7 @@ Public surface::
     detect(reference, current, ...) -> DriftReport   # reference: DataFrame or Profile
     METHODS, DEFAULT_THRESHOLDS                      # the defaults table (docs/drift.md)
 
-Names load lazily so that ``modelmonitor.drift.commands`` (imported by every CLI start) does not pay
+Names load lazily so that ``modelmonitor.commands.drift`` (imported by every CLI start) does not pay
 for pandas and scipy.
 """
 

@@ -84,8 +84,8 @@ def _fail(message: str) -> int:
 
 def run_profile(args: argparse.Namespace) -> int:
     """Build a profile of ``args.data`` and write it as JSON."""
+    from modelmonitor.commands.files import InputError, read_table
     from modelmonitor.drift.profile import build_profile
-    from modelmonitor.drift.sources import InputError, read_table
 
     try:
         frame = read_table(args.data)
@@ -104,8 +104,8 @@ def run_drift(args: argparse.Namespace) -> int:
     """Compare ``args.current`` with ``args.reference`` and print the report."""
     import json
 
+    from modelmonitor.commands.files import InputError, read_reference, read_table
     from modelmonitor.drift.compare import detect
-    from modelmonitor.drift.sources import InputError, read_reference, read_table
 
     try:
         reference = read_reference(args.reference)
