@@ -62,12 +62,12 @@ for entry in (str(ROOT), str(ROOT / "operator")):
 import aiohttp  # noqa: E402
 import kmock  # noqa: E402
 import yaml  # noqa: E402
-from kmock._internal import dsl as kmock_dsl  # noqa: E402
-from kmock._internal import k8s as kmock_k8s  # noqa: E402
-from kmock._internal import rendering as kmock_rendering  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from tests.emulator import MODELMONITORS, ClusterEmulator  # noqa: E402
+from tests.indexed_emulator import IndexedEmulator, bound_request_routing  # noqa: E402
+
+bound_request_routing()  # kmock's request routing without the quadratic walk, this process only
 
 RESULTS = ROOT / "benchmarks" / "results" / "operator_scale.json"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -205,103 +205,6 @@ class Api:
 
 
 # ------------------------------------------------------------------------------------------- the cluster
-
-
-class IndexedEmulator(ClusterEmulator):
-    """tests.emulator.ClusterEmulator with kmock's two linear scans bounded; behaviour unchanged.
-
-    Stock kmock 0.8 does not scale to thousands of objects and requests:
-    - it finds the object of every get/patch/create, and the resources of every list, by scanning
-      all stored objects (``KubernetesEmulator.__get_objs`` and ``_get_resources``);
-    - it keeps every request it ever served in ``_requests``, and to route a request it checks
-      ``request in payload._source`` for each reaction, which walks that whole list applying the
-      reaction's criteria to each past request (quadratic in requests served).
-    Measured here with the plain emulator: 200 monitors took 29 s to create and none was settled
-    after 120 s, the emulator's loop at 100 % CPU. A real API server answers from indexes; so does
-    this subclass (objects are only added in this benchmark — kmock soft-deletes — so an
-    append-only index stays exact); ``_fast_contains`` (patched into kmock's View in this process
-    only) answers the membership by applying the criteria to the one request, and a background
-    task trims the request log to the newest 5,000 for memory (``served`` keeps the counts).
-    """
-
-    def __attrs_post_init__(self) -> None:
-        super().__attrs_post_init__()
-        self._seen = 0
-        self.served: collections.Counter[str] = collections.Counter()
-        self._by_ns: dict[Any, list[Any]] = collections.defaultdict(list)
-        self._by_res: dict[Any, list[Any]] = collections.defaultdict(list)
-
-    def _reindex(self) -> dict[Any, Any]:
-        store = self._objects._objects
-        if len(store) != self._seen:
-            if len(store) < self._seen:  # a hard delete: start over
-                self._seen = 0
-                self._by_ns.clear()
-                self._by_res.clear()
-            for key in list(store)[self._seen :]:
-                self._by_ns[(key[0], key[1])].append(key)
-                self._by_res[key[0]].append(key)
-            self._seen = len(store)
-        return store
-
-    def _KubernetesEmulator__get_objs(self, request: Any, strict: bool) -> list[Any]:
-        store = self._reindex()
-        if request.name is not None and (strict or request.namespace is not None):
-            obj = store.get((request.resource, request.namespace, request.name))
-            return [obj] if obj is not None else []
-        if request.namespace is not None:
-            keys = self._by_ns.get((request.resource, request.namespace), [])
-        else:
-            keys = self._by_res.get(request.resource, [])
-        return [store[k] for k in keys if request.name is None or k[2] == request.name]
-
-    async def _handle(self, request: Any) -> Any:
-        plural = request.resource.plural if request.resource is not None else "-"
-        action = request.action.name.lower() if request.action is not None else str(request.method).lower()
-        self.served[f"{action} {plural}"] += 1
-        return await super()._handle(request)
-
-    def trim(self, keep: int = 5000) -> None:
-        """Forget all but the newest requests (kmock walks the whole log to route each request)."""
-        if len(self._requests) > keep:
-            del self._requests[: len(self._requests) - keep]
-        for payload in self._payloads:
-            if len(payload._requests) > keep:
-                del payload._requests[: len(payload._requests) - keep]
-
-    def requests_served(self) -> int:
-        return sum(self.served.values())
-
-    def _get_resources(self) -> list[Any]:
-        self._reindex()
-        return list(set(kmock_k8s.KubernetesScaffold._get_resources(self)) | set(self._by_res))
-
-
-_contains = kmock_dsl.View.__contains__
-
-
-def _request_seen_by(view: Any, request: Any) -> bool:
-    """``request in view`` without walking every request ever served (same answer for these views)."""
-    while True:
-        if type(view) is kmock_dsl.Filter:
-            if not view.criteria(request):
-                return False
-            view = view._source
-        elif type(view) is kmock_dsl.Priority:
-            view = view._source
-        elif isinstance(view, kmock_dsl.Root):
-            return any(r is request for r in reversed(view._requests))  # it was just appended
-        else:
-            return bool(_contains(view, request))
-
-
-def _fast_contains(self: Any, item: Any) -> bool:
-    if isinstance(item, kmock_rendering.Request):
-        return _request_seen_by(self, item)
-    return bool(_contains(self, item))
-
-
-kmock_dsl.View.__contains__ = _fast_contains  # type: ignore[method-assign]  # this process only
 
 
 def deployment(name: str) -> dict[str, Any]:
