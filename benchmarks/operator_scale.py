@@ -212,7 +212,8 @@ def deployment(name: str) -> dict[str, Any]:
     return {
         "metadata": {
             "name": name,
-            "labels": labels,
+            # Opted in to monitoring, as a user's Deployment must be (the namespace could say it instead).
+            "labels": {**labels, "modelmonitor.io/enabled": "true"},
             "annotations": {"deployment.kubernetes.io/revision": "1"},
         },
         "spec": {
