@@ -63,7 +63,11 @@ def run_operator(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[ENV_PREFIX + key] = value
 
-    problem = _credentials_problem() or _port_problem("--liveness", _liveness_address(args.liveness))
+    problem = (
+        _settings_problem()
+        or _credentials_problem()
+        or _port_problem("--liveness", _liveness_address(args.liveness))
+    )
     if problem:
         print(f"modelmonitor run: {problem}", file=sys.stderr)
         return 2
@@ -91,6 +95,18 @@ def run_operator(args: argparse.Namespace) -> int:
         liveness_endpoint=args.liveness or None,
     )
     return 0
+
+
+def _settings_problem() -> str | None:
+    """Why the flags and MODELMONITOR_* variables do not make valid settings, in one line naming the
+    variable; None when they do. Checked before the handlers are imported, which read them too."""
+    from modelmonitor.operator.settings import OperatorSettings
+
+    try:
+        OperatorSettings.from_env()
+    except ValueError as exc:
+        return f"invalid setting: {exc}"
+    return None
 
 
 def _credentials_problem() -> str | None:

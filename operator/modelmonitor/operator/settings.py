@@ -23,6 +23,23 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(ENV_PREFIX + name, default)
 
 
+def _int(name: str, default: str) -> int:
+    """An integer setting; ValueError naming the variable (and what was wrong) when it is not one."""
+    text = _env(name, default)
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{ENV_PREFIX}{name}: {text!r} is not an integer") from None
+
+
+def _duration(name: str, default: str) -> float:
+    """A duration setting (``10s``, ``1m30s``); ValueError naming the variable when it is not one."""
+    try:
+        return parse_duration(_env(name, default))
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class OperatorSettings:
     prometheus_url: str | None = None
@@ -71,15 +88,15 @@ class OperatorSettings:
         return cls(
             prometheus_url=_env("PROMETHEUS_URL") or None,
             namespaces=namespaces,
-            tick_seconds=parse_duration(_env("TICK", "10s")),
-            retry_seconds=parse_duration(_env("RETRY", "30s")),
+            tick_seconds=_duration("TICK", "10s"),
+            retry_seconds=_duration("RETRY", "30s"),
             sidecar_image=_env("SIDECAR_IMAGE", cls.sidecar_image),
-            workers=int(_env("WORKERS", "20")),
+            workers=_int("WORKERS", "20"),
             metrics_address=_env("METRICS", "0.0.0.0:8000"),
             runbook_base_url=_env("RUNBOOK_BASE_URL", cls.runbook_base_url),
             standalone=_env("STANDALONE", "false").lower() in ("1", "true", "yes"),
             peering=_env("PEERING", "modelmonitor"),
-            priority=int(_env("PRIORITY") or secrets.randbelow(2**31 - 1) + 1),
+            priority=_int("PRIORITY", "") if _env("PRIORITY") else secrets.randbelow(2**31 - 1) + 1,
             require_opt_in=_env("REQUIRE_OPT_IN", "true").lower() in ("1", "true", "yes"),
             sidecar_images=tuple(i.strip() for i in _env("SIDECAR_IMAGES").split(",") if i.strip()),
             network_policy=_env("NETWORK_POLICY", "true").lower() in ("1", "true", "yes"),

@@ -72,3 +72,20 @@ def test_liveness_port_taken_names_the_address_and_the_flag(tmp_path: Path) -> N
         )  # fmt: skip
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port} (--liveness)" in done.stderr
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    cases = {
+        "MODELMONITOR_WORKERS": ("many", "is not an integer"),
+        "MODELMONITOR_TICK": ("soon", "soon"),
+        "MODELMONITOR_EGRESS_ALLOW": ("http://x/y", "MODELMONITOR_EGRESS_ALLOW"),
+        "MODELMONITOR_OPERATOR_POD_LABELS": ("app", "not key=value"),
+    }
+    for name, (value, said) in cases.items():
+        env = {"HOME": str(tmp_path), "KUBECONFIG": str(kubeconfig(tmp_path)), name: value}
+        done = run("--metrics", "", env=env)
+        assert done.returncode == 2, (name, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, (name, done.stderr)
+        assert lines[0].startswith(f"modelmonitor run: invalid setting: {name}"), lines[0]
+        assert said in lines[0], lines[0]
