@@ -32,6 +32,7 @@ class ConditionType(StrEnum):
     READY = "Ready"
     SIDECAR_INJECTED = "SidecarInjected"
     DATA_DRIFT = "DataDrift"
+    DATA_INTEGRITY = "DataIntegrity"
     CONCEPT_DRIFT = "ConceptDrift"
     PERFORMANCE_DEGRADED = "PerformanceDegraded"
     SLO_BREACHED = "SLOBreached"
@@ -104,6 +105,11 @@ class FeatureDrift(Model):
     reason: str | None = None
 
 
+class BrokenFeature(Model):
+    name: str
+    problem: str = Field(description="missing, all null, or type changed from <reference> to <current>.")
+
+
 class DriftStatus(Model):
     datasetDrift: bool | None = None
     share: float | None = Field(default=None, description="Share of features that drift (0-1).")
@@ -111,7 +117,14 @@ class DriftStatus(Model):
     rows: int | None = None
     referenceRows: int | None = None
     features: list[FeatureDrift] = Field(
-        default_factory=list, max_length=50, description="Top features by score."
+        default_factory=list,
+        max_length=50,
+        description="Top features by score, then those whose data integrity is broken (50 at most).",
+    )
+    brokenFeatures: list[BrokenFeature] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Features missing from the window, all null, or of another type than in the reference.",
     )
 
 

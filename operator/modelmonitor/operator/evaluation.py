@@ -29,6 +29,7 @@ from modelmonitor.operator.actions import Actor, Note
 from modelmonitor.operator.settings import OperatorSettings
 from modelmonitor.policy import egress, permits
 from modelmonitor.policy.alerts import AlertEvent, condition_alerts
+from modelmonitor.policy.integrity import broken_features, judge_integrity
 from modelmonitor.policy.queries import Selector, resource_queries, slo_queries, utilization_basis
 from modelmonitor.policy.target import Transition, assess_target
 from modelmonitor.policy.unbuilt import judge_unbuilt
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 MIN_LOOKBACK = 60.0  # seconds: rate() needs a few scrapes, even right after a new revision
 TOP_FEATURES = 10
+MAX_STATUS_FEATURES = 50  # the CRD's maxItems of status.drift.features and brokenFeatures
 MAX_MISSING = 10_000  # monitors remembered as having a missing target
 
 
@@ -464,6 +466,7 @@ class Reconciler:
         if check_verdict is not None:
             verdicts.append(check_verdict)
         verdicts.append(judge_drift(spec, obs))
+        verdicts.append(judge_integrity(spec, obs))
         verdicts.extend(judge_unbuilt(spec))
         out.status_patch["slo"] = {k: (round(v, 6) if v is not None else None) for k, v in obs.slo.items()}
         out.status_patch["checks"] = check_states
@@ -662,8 +665,14 @@ def _drift_status(obs: Observations, spec: ModelMonitorSpec) -> dict[str, Any]:
             "method": str(spec.drift.method),
             "rows": None,
             "features": [],
+            "brokenFeatures": [],
         }
     report = obs.drift
+    broken = broken_features(report)[:MAX_STATUS_FEATURES]
+    top = report["features"][:TOP_FEATURES]
+    # A broken feature is listed even when it ranks below the top ones: it cannot be judged for drift.
+    below = {b["name"] for b in broken} - {f["name"] for f in top}
+    top = [*top, *(f for f in report["features"] if f["name"] in below)]
     features = [
         {
             "name": f["name"],
@@ -673,7 +682,7 @@ def _drift_status(obs: Observations, spec: ModelMonitorSpec) -> dict[str, Any]:
             "drifted": bool(f.get("drifted")),
             "reason": f.get("reason"),
         }
-        for f in report["features"][:TOP_FEATURES]
+        for f in top[:MAX_STATUS_FEATURES]
     ]
     return {
         "datasetDrift": bool(report["dataset_drift"]),
@@ -682,4 +691,5 @@ def _drift_status(obs: Observations, spec: ModelMonitorSpec) -> dict[str, Any]:
         "rows": int(report["rows"]["current"]),
         "referenceRows": int(report["rows"]["reference"]),
         "features": [{k: v for k, v in f.items() if v is not None} for f in features],
+        "brokenFeatures": broken,
     }

@@ -23,6 +23,7 @@ SEVERITY = {
     "PerformanceDegraded": "critical",
     "FairnessViolated": "warning",
     "DataDrift": "warning",
+    "DataIntegrity": "warning",
     "ConceptDrift": "warning",
     "CheckFailed": "warning",
     "RollbackBlocked": "warning",

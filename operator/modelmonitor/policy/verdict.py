@@ -179,7 +179,7 @@ _BAD_PHASE = (
         {ConditionType.PERFORMANCE_DEGRADED, ConditionType.FAIRNESS_VIOLATED, ConditionType.CONCEPT_DRIFT},
         Phase.DEGRADED,
     ),
-    ({ConditionType.DATA_DRIFT}, Phase.DRIFTING),
+    ({ConditionType.DATA_DRIFT, ConditionType.DATA_INTEGRITY}, Phase.DRIFTING),
 )
 
 

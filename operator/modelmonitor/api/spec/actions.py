@@ -18,7 +18,7 @@ from modelmonitor.api.spec.types import (
 
 class Rollback(Model):
     when: list[Trigger] = Field(
-        min_length=1, max_length=6, description="Conditions that roll the model back."
+        min_length=1, max_length=7, description="Conditions that roll the model back."
     )
     consecutive: int = Field(
         default=3, ge=1, le=100, description="Evaluations the condition must hold first."
@@ -32,7 +32,7 @@ class Rollback(Model):
 
 class Retrain(Model):
     when: list[Trigger] = Field(
-        min_length=1, max_length=6, description="Conditions that start a retraining Job."
+        min_length=1, max_length=7, description="Conditions that start a retraining Job."
     )
     jobTemplate: FreeObject = Field(
         description="A batch/v1 Job spec template (like a CronJob's jobTemplate)."
@@ -75,7 +75,7 @@ class Webhook(Model):
 
 class Alert(Model):
     webhook: Webhook = Field(description="Where the alert is sent.")
-    when: list[Trigger] = Field(min_length=1, max_length=6, description="Conditions whose transitions alert.")
+    when: list[Trigger] = Field(min_length=1, max_length=7, description="Conditions whose transitions alert.")
     format: AlertFormat = Field(default=AlertFormat.ALERTMANAGER, description="Payload format.")
 
 

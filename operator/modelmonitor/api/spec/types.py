@@ -106,6 +106,7 @@ class Trigger(StrEnum):
     """Conditions that actions and alerts can be keyed on."""
 
     DATA_DRIFT = "DataDrift"
+    DATA_INTEGRITY = "DataIntegrity"
     CONCEPT_DRIFT = "ConceptDrift"
     PERFORMANCE_DEGRADED = "PerformanceDegraded"
     SLO_BREACHED = "SLOBreached"
