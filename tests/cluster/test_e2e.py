@@ -227,6 +227,9 @@ async def test_inject_route_converge_drift_and_delete_on_a_real_cluster(
     assert obj["status"]["phase"] == "Drifting"
     drifted = {f["name"] for f in obj["status"]["drift"]["features"] if f["drifted"]}
     assert {"income", "debt_ratio"} <= drifted
+    # Shifted values are still numbers: data intact, and the server kept the (empty) list in status.
+    assert is_("DataIntegrity", "False", "Intact")(obj), obj["status"]["conditions"]
+    assert obj["status"]["drift"]["brokenFeatures"] == []
 
     # Delete: the finalizer runs the cleanup, which takes away exactly what was added.
     k8s.kubectl("-n", namespace, "delete", "mm", NAME, "--timeout=60s", timeout=90)
