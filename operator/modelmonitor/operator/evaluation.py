@@ -205,13 +205,7 @@ class Reconciler:
             outcome.evaluated = True
 
         for v in verdicts:
-            conditions = [
-                c.model_dump(mode="json", exclude_none=True)
-                for c in set_condition(
-                    conditions, type=v.type, status=ConditionStatus(v.status), reason=v.reason,
-                    message=v.message[:32000], now=now, generation=req.generation,
-                )
-            ]  # fmt: skip
+            conditions = with_condition(conditions, req, v.type, v.status, v.reason, v.message)
         patch["conditions"] = conditions
         if outcome.evaluated:
             judged = [
@@ -226,12 +220,7 @@ class Reconciler:
         if outcome.evaluated:
             conditions = self._act(spec, req, deployment, managed, patch, conditions, outcome)
             patch["conditions"] = conditions
-        old = {(c["type"]): (c["status"], c["reason"]) for c in req.status.get("conditions") or []}
-        outcome.transitions = [
-            Transition(type=c["type"], status=c["status"], reason=c["reason"], message=c.get("message", ""))
-            for c in conditions
-            if old.get(c["type"]) != (c["status"], c["reason"])
-        ]
+        outcome.transitions = transitions(req, conditions)
         outcome.status_patch = patch
         if outcome.evaluated and spec.actions.alerts:
             alerts = [*outcome.alerts, *condition_alerts(
@@ -258,13 +247,7 @@ class Reconciler:
         outcome.alerts.extend(acted.alerts)
         outcome.failures.extend(acted.failures)
         for kind, status, reason, message in acted.verdicts:
-            conditions = [
-                c.model_dump(mode="json", exclude_none=True)
-                for c in set_condition(
-                    conditions, type=kind, status=ConditionStatus(status), reason=reason,
-                    message=message[:32000], now=iso(req.now), generation=req.generation,
-                )
-            ]  # fmt: skip
+            conditions = with_condition(conditions, req, kind, status, reason, message)
         return conditions
 
     def cleanup(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
@@ -630,26 +613,36 @@ class Reconciler:
             self.kube.json_patch_deployment(req.namespace, spec.target.deployment, ops)
             said = "the sidecar this monitor injected was removed and its Services restored"
         said += f"; looking again every {self.settings.retry_seconds:g}s"
-        now = iso(req.now)
         conditions = patch["conditions"]
         for kind, message in ((ConditionType.READY, f"{refusal.message}; {said}"),
                               (ConditionType.SIDECAR_INJECTED, f"not injected: {refusal.reason}")):  # fmt: skip
-            conditions = [
-                c.model_dump(mode="json", exclude_none=True)
-                for c in set_condition(
-                    conditions, type=kind, status=ConditionStatus.FALSE, reason=refusal.reason,
-                    message=message, now=now, generation=req.generation,
-                )
-            ]  # fmt: skip
+            conditions = with_condition(conditions, req, kind, ConditionStatus.FALSE, refusal.reason, message)
         patch["conditions"] = conditions
         patch["phase"] = str(Phase.ERROR)
-        old = {c["type"]: (c["status"], c["reason"]) for c in req.status.get("conditions") or []}
-        transitions = [
-            Transition(type=c["type"], status=c["status"], reason=c["reason"], message=c.get("message", ""))
-            for c in conditions
-            if old.get(c["type"]) != (c["status"], c["reason"])
-        ]
-        return Outcome(patch, transitions)
+        return Outcome(patch, transitions(req, conditions))
+
+
+def with_condition(
+    conditions: list[dict[str, Any]], req: Request, kind: str, status: str, reason: str, message: str
+) -> list[dict[str, Any]]:
+    """``conditions`` with one set (lastTransitionTime moves only on a change), as status JSON."""
+    return [
+        c.model_dump(mode="json", exclude_none=True)
+        for c in set_condition(
+            conditions, type=kind, status=ConditionStatus(status), reason=reason,
+            message=message[:32000], now=iso(req.now), generation=req.generation,
+        )
+    ]  # fmt: skip
+
+
+def transitions(req: Request, conditions: list[dict[str, Any]]) -> list[Transition]:
+    """The conditions whose status or reason differ from the stored status: one Event each."""
+    old = {c["type"]: (c["status"], c["reason"]) for c in req.status.get("conditions") or []}
+    return [
+        Transition(type=c["type"], status=c["status"], reason=c["reason"], message=c.get("message", ""))
+        for c in conditions
+        if old.get(c["type"]) != (c["status"], c["reason"])
+    ]
 
 
 def _ready(pod: dict[str, Any]) -> bool:
