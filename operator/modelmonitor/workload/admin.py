@@ -18,6 +18,8 @@ import hashlib
 import secrets
 from typing import Any
 
+from modelmonitor.workload import jobs
+
 SUFFIX = "-modelmonitor-admin"
 MAX_NAME = 253  # a Secret's name is a DNS subdomain
 TOKEN_KEY = "token"
@@ -51,14 +53,7 @@ def labels(monitor: str) -> dict[str, str]:
 def owner_reference(monitor: str, uid: str) -> dict[str, Any]:
     """The monitor as the Secret's (and the NetworkPolicy's) controller. ``blockOwnerDeletion`` is
     false: true would need ``update`` of modelmonitors/finalizers, and nothing waits for these."""
-    return {
-        "apiVersion": "modelmonitor.io/v1alpha1",
-        "kind": "ModelMonitor",
-        "name": monitor,
-        "uid": uid,
-        "controller": True,
-        "blockOwnerDeletion": False,
-    }
+    return jobs.owner_reference(monitor, uid, block_deletion=False)
 
 
 def admin_secret(monitor: str, uid: str) -> dict[str, Any]:

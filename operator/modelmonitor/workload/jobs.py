@@ -10,14 +10,15 @@ from modelmonitor.api.spec import ModelMonitorSpec
 MANAGED_BY = {"app.kubernetes.io/managed-by": "modelmonitor"}
 
 
-def owner_reference(monitor: str, uid: str) -> dict[str, Any]:
+def owner_reference(monitor: str, uid: str, *, block_deletion: bool = True) -> dict[str, Any]:
+    """The monitor as the controller of what it creates; ``block_deletion`` sets blockOwnerDeletion."""
     return {
         "apiVersion": "modelmonitor.io/v1alpha1",
         "kind": "ModelMonitor",
         "name": monitor,
         "uid": uid,
         "controller": True,
-        "blockOwnerDeletion": True,
+        "blockOwnerDeletion": block_deletion,
     }
 
 
