@@ -11,7 +11,7 @@ from typing import Any
 import kubernetes
 import pytest
 
-from modelmonitor.adapters.kubernetes import METADATA_ONLY, KubernetesPort, SecretRefused
+from modelmonitor.adapters.kubernetes import METADATA_ONLY, KubernetesClient, SecretRefused
 from tests.cluster.conftest import K8s
 
 pytestmark = pytest.mark.cluster
@@ -37,7 +37,7 @@ def test_only_a_labelled_secret_is_read_and_of_others_only_the_metadata_is_sent(
 ) -> None:
     k8s.apply([secret("hook", {"modelmonitor.io/webhook": "true"}), secret("db-password", {})], namespace)
     api = client(operator_kubeconfig)
-    port = KubernetesPort(api)
+    port = KubernetesClient(api)
 
     assert port.get_secret_value(namespace, "hook", "url") == URL
     with pytest.raises(SecretRefused) as caught:

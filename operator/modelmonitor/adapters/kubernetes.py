@@ -1,7 +1,9 @@
 """The Kubernetes port: typed reads of the objects the operator looks at, as plain dicts.
 
 All Kubernetes API calls of the operator's own logic go through here (Kopf's watching and status
-patching aside), so the RBAC the chart grants can be checked against this module.
+patching aside), so the RBAC the chart grants can be checked against this module. Each call goes
+through ``_call``: a failure surfaces as ``ports.KubernetesError`` (the API server's status, reason and
+own message), never as the client library's exception, so nothing above the adapters imports it.
 """
 
 from __future__ import annotations
@@ -10,16 +12,22 @@ import base64
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import kubernetes
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from modelmonitor.adapters.ports import KubernetesError
+from modelmonitor.adapters.ports import SecretRefused as SecretRefused  # re-exported: callers import it here
 from modelmonitor.workload.selection import labels_of, render_selector, selector_matches
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 FIELD_MANAGER = "modelmonitor"
+MAX_DETAIL = 500  # characters of the API server's message kept in a KubernetesError
+
+T = TypeVar("T")
 
 
 class CredentialsError(Exception):
@@ -43,8 +51,9 @@ def load_credentials() -> None:
         ) from exc
 
 
-class KubernetesPort:
-    """Reads and writes of Kubernetes objects, returning the API's JSON as dicts (camelCase keys)."""
+class KubernetesClient:
+    """Reads and writes of Kubernetes objects, returning the API's JSON as dicts (camelCase keys);
+    implements ``ports.KubernetesPort``. A failed call raises KubernetesError."""
 
     def __init__(self, api_client: kubernetes.client.ApiClient | None = None, *, pool: int = 20) -> None:
         if api_client is None:
@@ -67,53 +76,63 @@ class KubernetesPort:
         """Pods a LabelSelector (``matchLabels`` and ``matchExpressions``) selects; applied here too,
         not only server-side. Overlapping selectors match other Deployments' pods as well: see
         ``workload.selection.owned_pods``."""
-        response = self._core.list_namespaced_pod(
-            namespace, label_selector=render_selector(selector), _preload_content=False
+        response = _call(
+            lambda: self._core.list_namespaced_pod(
+                namespace, label_selector=render_selector(selector), _preload_content=False
+            )
         )
         items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
         return [p for p in items if selector_matches(selector, labels_of(p))]
 
     def list_services(self, namespace: str) -> list[dict[str, Any]]:
-        response = self._core.list_namespaced_service(namespace, _preload_content=False)
+        response = _call(lambda: self._core.list_namespaced_service(namespace, _preload_content=False))
         items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
         return items
 
     def json_patch_deployment(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
         """Apply an RFC 6902 patch (its ``test`` ops make a concurrent edit fail with 422)."""
-        self._apps.patch_namespaced_deployment(
-            name,
-            namespace,
-            ops,
-            _content_type=JSON_PATCH,
-            _preload_content=False,
-            field_manager=FIELD_MANAGER,
+        _call(
+            lambda: self._apps.patch_namespaced_deployment(
+                name,
+                namespace,
+                ops,
+                _content_type=JSON_PATCH,
+                _preload_content=False,
+                field_manager=FIELD_MANAGER,
+            )
         )
 
     def json_patch_service(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
-        self._core.patch_namespaced_service(
-            name,
-            namespace,
-            ops,
-            _content_type=JSON_PATCH,
-            _preload_content=False,
-            field_manager=FIELD_MANAGER,
+        _call(
+            lambda: self._core.patch_namespaced_service(
+                name,
+                namespace,
+                ops,
+                _content_type=JSON_PATCH,
+                _preload_content=False,
+                field_manager=FIELD_MANAGER,
+            )
         )
 
     def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         return _read(lambda: self._core.read_namespaced_config_map(name, namespace, _preload_content=False))
 
     def create_configmap(self, namespace: str, body: dict[str, Any]) -> None:
-        self._core.create_namespaced_config_map(
-            namespace,
-            body,  # type: ignore[arg-type]  # the client sends a plain dict as it is
-            _preload_content=False,
-            field_manager=FIELD_MANAGER,
+        _call(
+            lambda: self._core.create_namespaced_config_map(
+                namespace,
+                body,  # type: ignore[arg-type]  # the client sends a plain dict as it is
+                _preload_content=False,
+                field_manager=FIELD_MANAGER,
+            )
         )
 
     def list_replicasets(self, namespace: str, selector: dict[str, Any]) -> list[dict[str, Any]]:
         """ReplicaSets a LabelSelector selects (filtered here too); see ``list_pods``."""
-        response = self._apps.list_namespaced_replica_set(
-            namespace, label_selector=render_selector(selector), _preload_content=False
+        response = _call(
+            lambda: self._apps.list_namespaced_replica_set(
+                namespace, label_selector=render_selector(selector), _preload_content=False
+            )
         )
         items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
         return [rs for rs in items if selector_matches(selector, labels_of(rs))]
@@ -136,18 +155,24 @@ class KubernetesPort:
         return secret_value(secret, namespace, name, key)
 
     def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._batch.create_namespaced_job(
-            namespace,
-            body,  # type: ignore[arg-type]  # the client sends a plain dict as it is
-            _preload_content=False,
-            field_manager=FIELD_MANAGER,
+        response = _call(
+            lambda: self._batch.create_namespaced_job(
+                namespace,
+                body,  # type: ignore[arg-type]  # the client sends a plain dict as it is
+                _preload_content=False,
+                field_manager=FIELD_MANAGER,
+            )
         )
         created: dict[str, Any] = json.loads(response.data)  # type: ignore[attr-defined]
         return created
 
     def list_jobs(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
         selector = ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
-        response = self._batch.list_namespaced_job(namespace, label_selector=selector, _preload_content=False)
+        response = _call(
+            lambda: self._batch.list_namespaced_job(
+                namespace, label_selector=selector, _preload_content=False
+            )
+        )
         items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
         return [j for j in items if _has_labels(j, match_labels)]
 
@@ -159,30 +184,36 @@ class KubernetesPort:
         )
 
     def create_hpa(self, namespace: str, body: dict[str, Any]) -> None:
-        self._autoscaling.create_namespaced_horizontal_pod_autoscaler(
-            namespace,
-            body,  # type: ignore[arg-type]  # the client sends a plain dict as it is
-            _preload_content=False,
-            field_manager=FIELD_MANAGER,
+        _call(
+            lambda: self._autoscaling.create_namespaced_horizontal_pod_autoscaler(
+                namespace,
+                body,  # type: ignore[arg-type]  # the client sends a plain dict as it is
+                _preload_content=False,
+                field_manager=FIELD_MANAGER,
+            )
         )
 
     def patch_hpa(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         """A merge patch of the spec we own (the desired spec, whole)."""
-        self._autoscaling.patch_namespaced_horizontal_pod_autoscaler(
-            name,
-            namespace,
-            body,
-            _content_type=MERGE_PATCH,
-            _preload_content=False,
-            field_manager=FIELD_MANAGER,
+        _call(
+            lambda: self._autoscaling.patch_namespaced_horizontal_pod_autoscaler(
+                name,
+                namespace,
+                body,
+                _content_type=MERGE_PATCH,
+                _preload_content=False,
+                field_manager=FIELD_MANAGER,
+            )
         )
 
     def delete_hpa(self, namespace: str, name: str) -> None:
         try:
-            self._autoscaling.delete_namespaced_horizontal_pod_autoscaler(
-                name, namespace, _preload_content=False
+            _call(
+                lambda: self._autoscaling.delete_namespaced_horizontal_pod_autoscaler(
+                    name, namespace, _preload_content=False
+                )
             )
-        except ApiException as exc:
+        except KubernetesError as exc:
             if exc.status != 404:
                 raise
 
@@ -225,21 +256,47 @@ class KubernetesPort:
         )
 
     def json_patch_network_policy(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
-        self._networking.patch_namespaced_network_policy(
-            name,
-            namespace,
-            ops,
-            _content_type=JSON_PATCH,
-            _preload_content=False,
-            field_manager=FIELD_MANAGER,
+        _call(
+            lambda: self._networking.patch_namespaced_network_policy(
+                name,
+                namespace,
+                ops,
+                _content_type=JSON_PATCH,
+                _preload_content=False,
+                field_manager=FIELD_MANAGER,
+            )
         )
+
+
+def _call(call: Callable[[], T]) -> T:
+    """What one client call returns; its failure becomes a KubernetesError, unchained (the client's
+    exception text holds the response headers and body, which a logged traceback would show)."""
+    try:
+        return call()
+    except ApiException as exc:
+        if not exc.status:  # the client's own status 0: TLS failed, or the request was not built
+            raise KubernetesError(0, "Unreachable", str(exc.reason or "").split("\n", 1)[0][:100]) from None
+        raise KubernetesError(exc.status, str(exc.reason or ""), _server_message(exc.body)) from None
+    except urllib3.exceptions.MaxRetryError as exc:  # connection refused, reset, timed out, no such host
+        raise KubernetesError(0, "Unreachable", type(exc.reason or exc).__name__) from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise KubernetesError(0, "Unreachable", type(exc).__name__) from None
+
+
+def _server_message(body: Any) -> str:
+    """The ``message`` of the API server's Status body (it names the verb, resource and identity)."""
+    try:
+        text = json.loads(body or "{}").get("message") or ""
+    except (ValueError, TypeError, AttributeError):
+        return ""
+    return str(text)[:MAX_DETAIL]
 
 
 def _read(call: Callable[[], Any]) -> dict[str, Any] | None:
     """The object a read call returns as a dict, or None when the API answers 404."""
     try:
-        response = call()
-    except ApiException as exc:
+        response = _call(call)
+    except KubernetesError as exc:
         if exc.status == 404:
             return None
         raise
@@ -255,8 +312,8 @@ def _has_labels(obj: dict[str, Any], wanted: dict[str, str]) -> bool:
 def _create(call: Callable[[], Any]) -> bool:
     """True when the create call made the object, False when the API answers 409 (it exists)."""
     try:
-        call()
-    except ApiException as exc:
+        _call(call)
+    except KubernetesError as exc:
         if exc.status == 409:
             return False
         raise
@@ -266,15 +323,6 @@ def _create(call: Callable[[], Any]) -> bool:
 WEBHOOK_SECRET_LABEL = "modelmonitor.io/webhook"
 # The object's metadata only; a server that does not know the form answers the whole object.
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
-
-
-class SecretRefused(Exception):
-    """A Secret the operator does not read, or cannot use: missing, not opted in, no such key, not
-    text. The message names the Secret and the key, never a value; ``reason`` is CamelCase."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def check_opted_in(secret: dict[str, Any] | None, namespace: str, name: str) -> None:
@@ -304,3 +352,11 @@ def secret_value(secret: dict[str, Any] | None, namespace: str, name: str, key: 
         raise SecretRefused(
             "SecretNotText", f"the key {key!r} of Secret {namespace}/{name} is not UTF-8 text"
         ) from None
+
+
+if TYPE_CHECKING:
+    from modelmonitor.adapters import ports
+
+    _conforms: ports.KubernetesPort = KubernetesClient()  # mypy checks the class against the port
+
+KubernetesPort = KubernetesClient  # temporary alias, removed when operator/ moves to ports

@@ -16,7 +16,7 @@ from typing import Any
 import kubernetes
 import pytest
 
-from modelmonitor.adapters.kubernetes import KubernetesPort, SecretRefused
+from modelmonitor.adapters.kubernetes import KubernetesClient, SecretRefused
 
 VALUE = "https://hooks.slack.com/services/T000/B000/SECRETxyz"
 
@@ -74,10 +74,10 @@ def api() -> Iterator[SecretServer]:
     server.close()
 
 
-def port(api: SecretServer) -> KubernetesPort:
+def port(api: SecretServer) -> KubernetesClient:
     config = kubernetes.client.Configuration()
     config.host = api.url
-    return KubernetesPort(kubernetes.client.ApiClient(config))
+    return KubernetesClient(kubernetes.client.ApiClient(config))
 
 
 def refused(api: SecretServer, name: str, key: str = "url") -> SecretRefused:
