@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import requests
@@ -147,6 +147,30 @@ def read_window(
     if len(frame) > max_rows:
         frame = frame.sort_values("__ts").tail(max_rows)
     return Window(frame=frame.reset_index(drop=True), pods_read=read, pods_failed=failed)
+
+
+class HTTPSidecars:
+    """The sidecar port (``ports.SidecarPort``) over HTTP: ``read_window`` above, one session per call."""
+
+    def read_window(
+        self,
+        endpoints: dict[str, str],
+        *,
+        timeout: float,
+        max_rows: int,
+        since_ts: float | None = None,
+        token: str | None = None,
+    ) -> Window:
+        """See the module function ``read_window``: ``timeout`` in seconds per page, ``since_ts`` unix s."""
+        return read_window(endpoints, timeout=timeout, max_rows=max_rows, since_ts=since_ts, token=token)
+
+
+SIDECARS = HTTPSidecars()
+
+if TYPE_CHECKING:
+    from modelmonitor.adapters.ports import SidecarPort
+
+    _conforms: SidecarPort = SIDECARS  # mypy checks the class against the port
 
 
 def features(window: Window) -> pd.DataFrame:

@@ -4,10 +4,19 @@ A webhook URL is a secret (Slack keeps its token in the path, others in the quer
 nothing here puts it in a message: a WebhookError shows ``scheme://host[:port]`` and a fixed reason
 per failure kind, never the HTTP client's own text (requests writes the path and query into it).
 Redirects are not followed: the egress allowlist judged this URL, not wherever it points.
+
+The retries are a loop here rather than a ``urllib3.Retry`` on the session's adapter: urllib3 retries
+inside one ``session.post``, so one ``deadline()`` would span every attempt and its backoff instead of
+each attempt; it sleeps with ``time.sleep`` (tests could not pass a sleep that does not wait) and
+honours a Retry-After of any length (a receiver could hold a worker thread for as long as it says); and
+requests turns a read timeout that used up urllib3's retries into a ConnectionError, so the failure
+would read "connection refused" instead of "no answer within".
 """
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import threading
 import time
 from collections import OrderedDict
@@ -23,6 +32,7 @@ httplog.install()  # urllib3's DEBUG lines would show the URL's path and query
 
 ATTEMPTS = 3
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
+RETRY_AFTER_MAX = 10.0  # seconds: the longest wait a 429/503's Retry-After gets (it holds a worker thread)
 CONNECT_TIMEOUT = 3.0  # seconds to open the connection (TLS included)
 READ_TIMEOUT = 5.0  # seconds without a byte of the answer
 TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT)
@@ -78,10 +88,12 @@ class Sender:
         """POST JSON; retried on connection errors and 5xx/429, up to ATTEMPTS times with backoff.
 
         Each attempt waits at most CONNECT_TIMEOUT to connect, READ_TIMEOUT for each read and
-        ANSWER_DEADLINE in all.
+        ANSWER_DEADLINE in all. After a 429 or 503, the wait before the next attempt is the
+        receiver's Retry-After when longer than the backoff, up to RETRY_AFTER_MAX seconds.
         """
         delay, last = BACKOFF, ""
         for attempt in range(ATTEMPTS):
+            asked: float | None = None  # the receiver's Retry-After, in seconds
             try:
                 with (
                     deadline.deadline(ANSWER_DEADLINE),
@@ -97,12 +109,29 @@ class Sender:
                     last = f"HTTP {response.status_code}{_answer(response, url)}"
                     if response.status_code < 500 and response.status_code != 429:
                         break  # the receiver refuses this alert: retrying will not help
+                    if response.status_code in (429, 503):
+                        asked = retry_after(response.headers.get("Retry-After", ""), time.time())
             except requests.RequestException as exc:
                 last = failure(exc)
             if attempt < ATTEMPTS - 1:
-                self._sleep(delay)
+                self._sleep(delay if asked is None else max(delay, min(asked, RETRY_AFTER_MAX)))
                 delay *= 2
         raise WebhookError(f"{shown(url)}: {last}")
+
+
+def retry_after(value: str, now: float) -> float | None:
+    """Seconds a Retry-After header asks to wait (delta-seconds or an HTTP-date; ``now`` in unix
+    seconds), or None when it is absent or unreadable."""
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is GMT; parsedate answers naive for "-0000"
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - now)
 
 
 def _answer(response: requests.Response, url: str) -> str:

@@ -22,14 +22,15 @@ def closed_port() -> int:
 class Server:
     """Answers every GET and POST with ``status``; the body echoes the request line, the headers and
     the request body (as a careless proxy or receiver would), or is ``size`` bytes of JSON-ish
-    filler (``chunked``: without Content-Length), or ``body``; ``location`` makes it a redirect."""
+    filler (``chunked``: without Content-Length), or ``body``; ``location`` makes it a redirect;
+    ``headers`` are sent with every answer."""
 
     def __init__(
         self, status: int = 500, *, size: int | None = None, chunked: bool = False, location: str = "",
-        body: bytes | None = None,
+        body: bytes | None = None, headers: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
         self.status, self.size, self.chunked, self.location = status, size, chunked, location
-        self.body = body
+        self.body, self.headers = body, dict(headers or {})
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers)
         fake = self
 
@@ -43,6 +44,8 @@ class Server:
                 self.send_response(fake.status)
                 if fake.location:
                     self.send_header("Location", fake.location)
+                for key, value in fake.headers.items():
+                    self.send_header(key, value)
                 if fake.body is not None:
                     self.send_header("Content-Length", str(len(fake.body)))
                     self.end_headers()

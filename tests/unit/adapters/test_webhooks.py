@@ -100,3 +100,41 @@ def test_a_receiver_that_trickles_its_answer_is_cut_at_the_deadline(
         assert message == f"{drip.url}: no complete answer within 0.5s"
     finally:
         drip.close()
+
+
+def naps_of(server: Server) -> list[float]:
+    """The waits between the attempts of a post that fails at last."""
+    naps: list[float] = []
+    with pytest.raises(WebhookError):
+        Sender(sleep=naps.append).post(f"{server.url}/hook", {"text": "alert"})
+    return naps
+
+
+@pytest.mark.parametrize(
+    ("status", "header", "naps"),
+    [
+        (429, "4", [4.0, 4.0]),  # longer than the backoff: the receiver's wait
+        (503, "4", [4.0, 4.0]),
+        (429, "3600", [webhooks.RETRY_AFTER_MAX] * 2),  # capped: it holds a worker thread
+        (429, "0", [webhooks.BACKOFF, 2 * webhooks.BACKOFF]),  # never shorter than the backoff
+        (429, "soon", [webhooks.BACKOFF, 2 * webhooks.BACKOFF]),  # unreadable: the backoff
+        (429, "Wed, 21 Oct 2015 07:28:00 GMT", [webhooks.BACKOFF, 2 * webhooks.BACKOFF]),  # past
+        (500, "4", [webhooks.BACKOFF, 2 * webhooks.BACKOFF]),  # only 429 and 503 ask to wait
+    ],
+)
+def test_retry_after_on_429_and_503_is_honoured_up_to_a_cap(
+    status: int, header: str, naps: list[float]
+) -> None:
+    server = Server(status, headers={"Retry-After": header})
+    try:
+        assert naps_of(server) == naps
+        assert len(server.requests) == webhooks.ATTEMPTS
+    finally:
+        server.close()
+
+
+def test_retry_after_as_an_http_date_is_the_seconds_until_then() -> None:
+    assert webhooks.retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480.0 - 6) == 6.0
+    assert webhooks.retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480.0 + 60) == 0.0
+    assert webhooks.retry_after(" 12 ", now=0) == 12.0
+    assert webhooks.retry_after("", now=0) is None
