@@ -358,5 +358,3 @@ if TYPE_CHECKING:
     from modelmonitor.adapters import ports
 
     _conforms: ports.KubernetesPort = KubernetesClient()  # mypy checks the class against the port
-
-KubernetesPort = KubernetesClient  # temporary alias, removed when operator/ moves to ports

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
-from kubernetes.client.exceptions import ApiException
 
-from modelmonitor.adapters.kubernetes import KubernetesPort, load_credentials
+from modelmonitor.adapters.kubernetes import KubernetesClient, load_credentials
+from modelmonitor.adapters.ports import KubernetesError
 from modelmonitor.api import crd as crd_api
 from modelmonitor.api.durations import parse_duration
 from modelmonitor.operator import metrics, serial
-from modelmonitor.operator.evaluation import Reconciler, Request, due
+from modelmonitor.operator.reconciler import Reconciler, Request
+from modelmonitor.operator.schedule import due
 from modelmonitor.operator.settings import OperatorSettings
 from modelmonitor.policy import egress, retry
 
@@ -37,7 +37,7 @@ def reconciler() -> Reconciler:
     global _reconciler
     if _reconciler is None:
         load_credentials()
-        _reconciler = Reconciler(KubernetesPort(pool=SETTINGS.workers), SETTINGS)
+        _reconciler = Reconciler(KubernetesClient(pool=SETTINGS.workers), SETTINGS)
     return _reconciler
 
 
@@ -135,12 +135,12 @@ async def evaluate(
         outcome = await loop.run_in_executor(EXECUTOR, serial.run, uid, reconciler().reconcile, req)
     except serial.Retired:
         return  # deleted meanwhile: the cleanup has run, nothing may be put back
-    except ApiException as exc:
+    except KubernetesError as exc:
         metrics.FAILURES.labels("kubernetes").inc()
         metrics.EVALUATIONS.labels("error").inc()
         logger.warning("Kubernetes API error: %s %s", exc.status, exc.reason)
         _failed(req, body, patch, retry.reason_for(exc.status), f"the Kubernetes API answered "
-                f"{exc.status} {exc.reason}: {api_message(exc)}")  # fmt: skip
+                f"{exc.status} {exc.reason}: {(exc.detail or exc.reason)[:500]}")  # fmt: skip
         return
     except Exception as exc:
         metrics.FAILURES.labels("internal").inc()
@@ -186,15 +186,6 @@ def _failed(req: Request, body: Any, patch: kopf.Patch, reason: str, message: st
     patch.status.update(failure.status_patch)
     if failure.announce:
         kopf.event(body, type="Warning", reason=reason, message=f"{message}; retrying with backoff"[:1024])
-
-
-def api_message(exc: ApiException) -> str:
-    """The API server's own message of a failed call (it names the verb, resource and identity)."""
-    try:
-        text = str(json.loads(exc.body or "{}").get("message") or "")
-    except (ValueError, AttributeError):
-        text = ""
-    return (text or str(exc.reason or ""))[:500]
 
 
 @kopf.on.delete(*RESOURCE, id="cleanup")

@@ -19,7 +19,7 @@ import jsonpatch
 
 from modelmonitor.adapters.kubernetes import check_opted_in, secret_value
 from modelmonitor.api.spec import ModelMonitorSpec
-from modelmonitor.operator.evaluation import Reconciler, Request
+from modelmonitor.operator.reconciler import Reconciler, Request
 from modelmonitor.operator.settings import OperatorSettings
 from modelmonitor.workload.injection import plan_injection
 

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from modelmonitor.operator import metrics
-from modelmonitor.operator.evaluation import Outcome
+from modelmonitor.operator.reconciler import Outcome
 from tests.unit.adapters.servers import Server, closed_port
 from tests.unit.operator.fakes import (
     T0,

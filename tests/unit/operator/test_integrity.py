@@ -11,7 +11,7 @@ import pytest
 
 from modelmonitor.adapters import sidecars
 from modelmonitor.drift import build_profile
-from modelmonitor.operator import reference
+from modelmonitor.gather import reference
 from modelmonitor.workload.injection import SIDECAR_NAME
 from tests.unit.operator.fakes import (
     FakeKube,

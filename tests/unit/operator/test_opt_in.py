@@ -1,5 +1,5 @@
 """A monitor acts only on a target that opted in, and injects only an allowed image: the reconciler's
-status, Events and calls say so (policy/permits.py decides; operator/evaluation.py applies)."""
+status, Events and calls say so (policy/permits.py decides; operator/reconciler.py applies)."""
 
 from __future__ import annotations
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from modelmonitor.adapters.download import FetchError, fetch
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.drift import build_profile
-from modelmonitor.operator import reference
-from modelmonitor.operator.reference import FetchError, Reference, fetch, load_reference
+from modelmonitor.gather import reference
+from modelmonitor.gather.reference import Reference, load_reference
 from modelmonitor.policy.egress import parse_patterns
 from tests.unit.adapters.servers import Drip, Server, Silent, closed_port
 from tests.unit.operator.fakes import FakeKube, monitor_spec

@@ -6,7 +6,8 @@ import datetime
 import itertools
 from typing import Any
 
-from modelmonitor.operator.evaluation import Request, due
+from modelmonitor.operator.schedule import due
+from modelmonitor.policy.request import Request
 
 T0 = datetime.datetime(2026, 11, 23, 12, 0, 0, tzinfo=datetime.UTC)
 

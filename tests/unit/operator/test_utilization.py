@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelmonitor.operator.evaluation import MIN_LOOKBACK
+from modelmonitor.gather import MIN_LOOKBACK
 from modelmonitor.policy.queries import Selector, resource_queries, slo_queries
 from tests.unit.operator.fakes import (
     FakeKube,

@@ -9,8 +9,11 @@ import pandas as pd
 
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.drift import detect
-from modelmonitor.policy.integrity import MAX_MESSAGE, broken_features, judge_integrity
-from modelmonitor.policy.verdict import Observations, Verdict, judge_drift, phase_of
+from modelmonitor.evaluate.drift import judge_drift
+from modelmonitor.evaluate.findings import Verdict
+from modelmonitor.evaluate.integrity import MAX_MESSAGE, judge_integrity
+from modelmonitor.evaluate.observations import Observations, broken_features
+from modelmonitor.policy.verdict import phase_of
 
 
 def spec() -> ModelMonitorSpec:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from modelmonitor.api.spec import ModelMonitorSpec
-from modelmonitor.policy.unbuilt import judge_unbuilt
-from modelmonitor.policy.verdict import Verdict, phase_of
+from modelmonitor.evaluate.findings import Verdict
+from modelmonitor.evaluate.unbuilt import judge_unbuilt
+from modelmonitor.policy.verdict import phase_of
 
 
 def spec(**extra: object) -> ModelMonitorSpec:

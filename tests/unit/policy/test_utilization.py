@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.evaluate.observations import Observations
+from modelmonitor.evaluate.slo import judge_slos
 from modelmonitor.policy.queries import Basis, utilization_basis
-from modelmonitor.policy.verdict import Observations, judge_slos, phase_of
+from modelmonitor.policy.verdict import phase_of
 
 
 def container(**resources: Any) -> dict[str, Any]:

@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.evaluate.checks import judge_checks
+from modelmonitor.evaluate.drift import judge_drift
+from modelmonitor.evaluate.findings import Verdict
+from modelmonitor.evaluate.observations import Observations
+from modelmonitor.evaluate.slo import judge_slos
 from modelmonitor.policy.queries import Selector, parse_quantity, slo_queries
-from modelmonitor.policy.verdict import Observations, Verdict, judge_checks, judge_drift, judge_slos, phase_of
+from modelmonitor.policy.verdict import phase_of
 
 
 def spec(**fields: Any) -> ModelMonitorSpec:

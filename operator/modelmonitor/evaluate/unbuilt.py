@@ -9,9 +9,12 @@ is not missing data, and it is not a verdict) and no action ever counts as a bre
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.api.status import ConditionType
-from modelmonitor.policy.verdict import NOT_IMPLEMENTED, Verdict
+from modelmonitor.evaluate.findings import NOT_IMPLEMENTED, Finding, Verdict
+from modelmonitor.evaluate.observations import Observations
 
 _NO_VERDICT = "this version of the operator does not evaluate it yet: no verdict, no action, no alert"
 
@@ -37,3 +40,7 @@ def judge_unbuilt(spec: ModelMonitorSpec) -> list[Verdict]:
                            f"spec.experiment (challenger {spec.experiment.challenger.deployment}) is accepted, "
                            f"but {_NO_VERDICT}: no traffic is split and nothing is promoted"))  # fmt: skip
     return out
+
+
+def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) -> Finding:
+    return Finding(judge_unbuilt(spec))

@@ -1,0 +1,129 @@
+"""The act stage: carrying out decisions — rollback, retraining Job, autoscaler, alerts — and the
+audit trail of them.
+
+The decisions come from policy/actions.py (pure); one module here carries out each action through
+the ports (act/rollback.py, retrain.py, autoscale.py, alerts.py; the sidecar's own injection is
+act/sidecar.py), and this module writes what happened (Done, Failed, Skipped with the reason,
+Observed in observe mode) into ``status.actions``, an Event, and the alerts configured for the
+trigger. Observe mode touches nothing in the cluster: it only records and alerts.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from modelmonitor.act import autoscale
+from modelmonitor.act.outcome import ActOutcome, Note
+from modelmonitor.act.retrain import Retrainer
+from modelmonitor.act.rollback import roll_back
+from modelmonitor.adapters.ports import KubernetesPort
+from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.api.status import ConditionType, Phase
+from modelmonitor.evaluate.findings import Verdict
+from modelmonitor.policy import actions as policy
+from modelmonitor.policy.alerts import AlertEvent, runbook_url
+
+__all__ = ["ActOutcome", "Actor", "Note"]
+
+
+def _event_reason(decision: policy.Decision, result: str) -> str:
+    """The Event's reason: <Action><Result> (RollbackDone, RetrainSkipped...), unless the decision
+    names its own (a refused retrain: RetrainNotPermitted)."""
+    named = (decision.target or {}).get("event")
+    if isinstance(named, str) and named:
+        return named
+    suffix = {"Done": "", "Observed": "Observed", "Skipped": "Skipped", "Failed": "Failed"}.get(result, "")
+    return f"{decision.action.capitalize()}{suffix or 'Done'}"
+
+
+class Actor:
+    def __init__(self, kube: KubernetesPort, runbook_base: str) -> None:
+        self.kube = kube
+        self.runbook_base = runbook_base
+        self.retrainer = Retrainer(kube)
+
+    def act(
+        self, spec: ModelMonitorSpec, *, namespace: str, monitor: str, uid: str, status: dict[str, Any],
+        conditions: dict[str, str], phase: str, target: dict[str, Any], deployment: dict[str, Any],
+        gitops: str | None, drift: dict[str, Any] | None, now: datetime.datetime,
+    ) -> ActOutcome:  # fmt: skip
+        out = ActOutcome()
+        stamp = policy._iso(now)
+        state = policy.ActionState.read(status)
+        rollback = spec.actions.rollback
+        if target.get("since") == stamp and (status.get("target") or {}).get("podTemplateHash") != target.get(
+            "podTemplateHash"
+        ):
+            # A new pod template (a new model version): its verdicts start afresh.
+            state.streaks, state.healthySince = {}, None
+        policy.update_streaks(state, conditions, {str(t) for t in rollback.when} if rollback else set())
+
+        known = status.get("lastKnownGoodRevision")
+        fresh = policy.known_good(spec, state, phase=phase, target=target, current_good=known, now=now)
+        if fresh is not None:
+            known = fresh
+            out.status["lastKnownGoodRevision"] = fresh
+            out.notes.append(Note(False, "KnownGoodRevision", f"revision {fresh['revision']} ({fresh['podTemplateHash']}) "
+                                  f"healthy for {spec.window.maxAge}: recorded as last known-good"))  # fmt: skip
+
+        decisions: list[tuple[policy.Decision, str, str]] = []  # (decision, result, message)
+        decision = policy.decide_rollback(
+            spec, state, conditions=conditions, target=target, known=known, gitops=gitops, now=now
+        )
+        blocked = False
+        if decision is not None:
+            result, message = decision.result, decision.message
+            if decision.result == "Planned":
+                result, message = roll_back(self.kube, namespace, deployment, decision)
+                if result == "Done":
+                    state.rollbacks = [*state.rollbacks, stamp][-100:]
+                    state.streaks = {}
+                    state.healthySince = None
+                    out.status["phase"] = str(Phase.ROLLED_BACK)
+                else:
+                    out.failures.append("kubernetes")
+            elif "managed by" in decision.message:
+                blocked = True
+            decisions.append((decision, result, message))
+        if rollback is not None:
+            kind = ConditionType.ROLLBACK_BLOCKED
+            out.verdicts.append(
+                Verdict(kind, "True", "ManagedByGitOps", decisions[-1][2])
+                if blocked else
+                Verdict(kind, "False", "NotBlocked", "a rollback, when due, can be carried out")
+            )  # fmt: skip
+
+        retrained = self.retrainer.retrain(
+            spec, namespace, monitor, uid, status, conditions, target, drift, state, now, out
+        )
+        if retrained is not None:
+            decisions.append(retrained)
+        decisions += autoscale.autoscale(self.kube, spec, namespace, monitor, uid, state)
+        out.status["actions"] = self._record(
+            list(status.get("actions") or []), decisions, namespace, monitor, stamp, out
+        )
+        out.status["actionState"] = state.to_status()
+        return out
+
+    def _record(
+        self, history: list[dict[str, Any]], decisions: list[tuple[policy.Decision, str, str]],
+        namespace: str, monitor: str, stamp: str, out: ActOutcome,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Each decision not the same as the last recorded one: into the history, an Event, an alert."""
+        for decision, result, message in decisions:
+            if policy.repeats_last(history, decision):
+                continue
+            history = policy.record(history, decision, now=stamp, result=result, message=message)
+            out.status["lastAction"] = f"{decision.action} {result}"
+            warning = result in ("Skipped", "Failed")
+            out.notes.append(Note(warning, _event_reason(decision, result), message))
+            out.alerts.append(
+                AlertEvent(namespace, monitor, decision.reason, True, result, message, stamp,
+                           runbook_url(self.runbook_base, decision.reason), action=decision.action)
+            )  # fmt: skip
+        return history
+
+    def cleanup(self, namespace: str, monitor: str) -> None:
+        """What the monitor owns goes with it (the API server's GC does it too; this is for certainty)."""
+        autoscale.remove(self.kube, namespace, monitor)

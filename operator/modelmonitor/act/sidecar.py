@@ -1,0 +1,204 @@
+"""Putting the sidecar in place, and taking it out: the injection, the monitor's admin Secret and
+NetworkPolicy, and the Service routes. I/O through the Kubernetes port; the patches come from the
+pure planners in workload/."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from modelmonitor.act import autoscale, outcome
+from modelmonitor.adapters.ports import KubernetesPort
+from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.api.status import ConditionType
+from modelmonitor.evaluate.findings import Verdict
+from modelmonitor.policy.request import Request
+from modelmonitor.workload import admin, netpol
+from modelmonitor.workload.injection import (
+    InjectionError,
+    model_container,
+    plan_injection,
+    plan_removal,
+    rollout_complete,
+    rollout_failure,
+)
+from modelmonitor.workload.routing import plan_unroute, route, selects
+
+log = logging.getLogger(__name__)
+KIND = ConditionType.SIDECAR_INJECTED
+
+
+class SidecarActor:
+    def __init__(self, kube: KubernetesPort, settings: Any) -> None:
+        self.kube = kube
+        self.settings = settings
+        self._said_no_policy = threading.Event()
+
+    def ensure(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], notes: list[outcome.Note]
+    ) -> tuple[Verdict, str | None]:
+        """The SidecarInjected verdict, and the admin token to read the sidecars with (None when
+        there is no sidecar of ours to read). The admin Secret and the NetworkPolicy are in place
+        before the sidecar goes into the pod template."""
+        name = spec.target.deployment
+        if not spec.sidecar.inject:
+            self.unroute(req.namespace, req.name)
+            if self.remove(req.namespace, name, deployment, req.name):
+                return Verdict(
+                    KIND, "False", "NotInjected", "sidecar removed (spec.sidecar.inject is false)"
+                ), None
+            return Verdict(KIND, "False", "NotInjected", "spec.sidecar.inject is false"), None
+        try:
+            ops = plan_injection(deployment, spec, monitor=req.name, image=self.settings.sidecar_image)
+        except InjectionError as exc:
+            return Verdict(KIND, "False", exc.reason, exc.message), None
+        access = self._admin_access(spec, req, deployment)
+        if isinstance(access, Verdict):
+            return access, None
+        token = access
+        if ops:
+            self.kube.json_patch_deployment(req.namespace, name, ops)
+            return Verdict(KIND, "False", "RolloutInProgress",
+                           "sidecar added to the pod template; waiting for the rollout"), token  # fmt: skip
+        if not rollout_complete(deployment):
+            failure = rollout_failure(deployment)
+            if failure is not None:
+                return Verdict(KIND, "False", "RolloutFailed", f"the rollout with the sidecar is stuck: {failure} "
+                               "(kubectl describe the new pods: an image pull or a crash?)"), token  # fmt: skip
+            return Verdict(
+                KIND, "False", "RolloutInProgress", "waiting for every replica to run the sidecar"
+            ), token
+        routes = self._route(spec, req, deployment, notes)
+        return Verdict(KIND, "True", "Injected", f"sidecar runs in every replica{routes}"), token
+
+    def injected(self, deployment: dict[str, Any], monitor: str) -> bool:
+        """Is this monitor's sidecar in the Deployment's pod template?"""
+        return bool(plan_removal(deployment, monitor=monitor))
+
+    def remove(self, namespace: str, target: str, deployment: dict[str, Any], monitor: str) -> bool:
+        """Take this monitor's sidecar out of the Deployment; False when it was not in."""
+        ops = plan_removal(deployment, monitor=monitor)
+        if ops:
+            self.kube.json_patch_deployment(namespace, target, ops)
+        return bool(ops)
+
+    def withdraw(self, namespace: str, monitor: str, target: str, deployment: dict[str, Any]) -> bool:
+        """Take out all this monitor put in — its HPA, the Service routes, then the sidecar — as on
+        a delete; False when the sidecar was not in the pod template."""
+        autoscale.remove(self.kube, namespace, monitor)
+        self.unroute(namespace, monitor)
+        return self.remove(namespace, target, deployment, monitor)
+
+    def unroute(self, namespace: str, monitor: str) -> None:
+        """Restore every Service this monitor routed through its sidecar."""
+        for service in self.kube.list_services(namespace):
+            ops = plan_unroute(service, monitor=monitor)
+            if ops:
+                self.kube.json_patch_service(namespace, service["metadata"]["name"], ops)
+
+    # ------------------------------------------------------------------------------------ admin access
+
+    def _admin_access(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any]
+    ) -> Verdict | str:
+        """The monitor's admin Secret, created when missing and used only when it is the monitor's
+        own, and its NetworkPolicy: the admin token, or the verdict that stops the injection. No
+        message shows anything of a Secret's data."""
+        name = admin.admin_name(req.name)
+        secret = self.kube.get_secret(req.namespace, name)
+        if secret is None:
+            body = admin.admin_secret(req.name, req.uid)
+            # 409: another replica (or an earlier, interrupted evaluation) made it first: read that one.
+            secret = (
+                body
+                if self.kube.create_secret(req.namespace, body)
+                else self.kube.get_secret(req.namespace, name)
+            )
+            if secret is None:
+                return Verdict(KIND, "False", "AdminSecretMissing",
+                               f"Secret {name!r} was created and is gone again; trying again at the next evaluation")  # fmt: skip
+        problem = admin.conflict(secret, req.name, req.uid)
+        if problem is not None:
+            return Verdict(KIND, "False", "AdminSecretConflict", problem)
+        token = admin.token(secret)
+        if token is None:
+            return Verdict(KIND, "False", "AdminSecretInvalid", f"Secret {name!r} has no usable key "
+                           f"{admin.TOKEN_KEY!r}: delete it, and the operator creates a new one")  # fmt: skip
+        refused = self._network_policy(spec, req, deployment)
+        return refused if refused is not None else token
+
+    def _network_policy(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any]
+    ) -> Verdict | None:
+        """Create or correct the NetworkPolicy of the sidecars' admin port (workload/netpol.py); the
+        verdict when a NetworkPolicy of that name is not the monitor's own, else None. Off with the
+        network_policy setting: then none is made (one made before stays until the monitor goes)."""
+        settings = self.settings
+        if not settings.network_policy:
+            return None
+        if not settings.operator_namespace or not settings.operator_pod_labels:
+            # An operator-wide setting, not the monitor's fault: said once in the log, not in status.
+            if not self._said_no_policy.is_set():
+                self._said_no_policy.set()
+                log.warning("no NetworkPolicy guards the sidecars' admin ports: the operator's namespace and "
+                            "pod labels are not set (MODELMONITOR_OPERATOR_NAMESPACE, "
+                            "MODELMONITOR_OPERATOR_POD_LABELS); the bearer token is the only guard")  # fmt: skip
+            return None
+        name = admin.admin_name(req.name)
+        desired = netpol.network_policy(
+            deployment, monitor=req.name, uid=req.uid, admin_port=spec.sidecar.adminPort,
+            operator_namespace=settings.operator_namespace, operator_labels=settings.operator_pod_labels,
+            prometheus=settings.network_policy_prometheus,
+        )  # fmt: skip
+        stored = self.kube.get_network_policy(req.namespace, name)
+        if stored is None:
+            if self.kube.create_network_policy(req.namespace, desired):
+                return None
+            stored = self.kube.get_network_policy(req.namespace, name)  # 409: made meanwhile
+            if stored is None:
+                return None  # made and gone again: the next evaluation makes it
+        problem = netpol.conflict(stored, req.name, req.uid)
+        if problem is not None:
+            return Verdict(KIND, "False", "NetworkPolicyConflict", problem)
+        ops = netpol.plan_update(stored, desired)
+        if ops:
+            self.kube.json_patch_network_policy(req.namespace, name, ops)
+        return None
+
+    # ------------------------------------------------------------------------------------------ routes
+
+    def _route(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], notes: list[outcome.Note]
+    ) -> str:
+        """Route (and re-route) the Services to the sidecar; what to add to the SidecarInjected message."""
+        if not spec.sidecar.routeService:
+            return ""
+        labels = ((deployment["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+        model = model_container(deployment, spec)
+        names = {
+            p["name"]
+            for p in model.get("ports") or []
+            if p.get("containerPort") == spec.target.port and p.get("name")
+        }
+        routed, said = [], []
+        for service in self.kube.list_services(req.namespace):
+            if not selects(service, labels):
+                continue
+            name = service["metadata"]["name"]
+            plan = route(
+                service, model_port=spec.target.port, model_port_names=names,
+                proxy_port=spec.sidecar.listenPort, monitor=req.name,
+            )  # fmt: skip
+            if plan.ops:
+                self.kube.json_patch_service(req.namespace, name, plan.ops)
+            if plan.routed:
+                routed.append(name)
+            said += plan.remarks(name)
+            if plan.restored:
+                notes.append(outcome.Note(True, "RouteRestored", plan.remarks(name)[0]))
+        if routed:
+            where = f"; Services routed through it: {', '.join(routed)}"
+        else:
+            where = "; no Service routed" + ("" if said else " (none selects the pods' model port)")
+        return where + "".join(f"; {s}" for s in said)

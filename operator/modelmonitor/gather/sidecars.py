@@ -1,0 +1,90 @@
+"""The sidecar gatherer: the captured window of every ready pod the Deployment owns, and the
+reference it is compared with (gather/reference.py), into the Observations.
+
+A window that cannot be had is never a verdict: ``drift_reason`` says why (the rollout is under way,
+no traffic yet, the sidecars unreachable, the reference still being captured), and the drift and
+integrity evaluators make their conditions Unknown with it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from modelmonitor.adapters.ports import KubernetesPort, SidecarPort
+from modelmonitor.api.durations import parse_duration
+from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.drift.schema import redacted_columns
+from modelmonitor.evaluate.findings import Verdict
+from modelmonitor.evaluate.observations import Observations
+from modelmonitor.gather import reference as references
+from modelmonitor.policy import egress
+from modelmonitor.policy.request import Request, iso
+from modelmonitor.workload.injection import SIDECAR_NAME
+from modelmonitor.workload.selection import owned_pods
+
+
+def endpoints(spec: ModelMonitorSpec, pods: list[dict[str, Any]]) -> dict[str, str]:
+    """``{pod: admin URL}`` of the pods that are ready and run the sidecar."""
+    out = {}
+    for pod in pods:
+        ip = (pod.get("status") or {}).get("podIP")
+        running = any(c.get("name") == SIDECAR_NAME for c in (pod.get("spec") or {}).get("containers") or [])
+        if ip and running and _ready(pod):
+            out[pod["metadata"]["name"]] = f"http://{ip}:{spec.sidecar.adminPort}"
+    return out
+
+
+def gather_window(
+    kube: KubernetesPort, sidecars: SidecarPort, spec: ModelMonitorSpec, req: Request, obs: Observations, *,
+    deployment: dict[str, Any], replicasets: list[dict[str, Any]], injected: Verdict,
+    started: datetime.datetime, token: str | None, allow: tuple[egress.Pattern, ...], max_bytes: int,
+) -> list[str]:  # fmt: skip
+    """Fill ``obs.window`` and ``obs.reference`` (or ``obs.drift_reason``); the stages that failed."""
+    if injected.status != "True":
+        obs.drift_reason = (
+            "RolloutInProgress" if injected.reason == "RolloutInProgress" else "SidecarNotInjected",
+            f"no captured traffic: {injected.message}",
+        )
+        return []
+    selector = (deployment.get("spec") or {}).get("selector") or {}
+    found = endpoints(spec, owned_pods(kube.list_pods(req.namespace, selector), replicasets, deployment))
+    if not found:
+        obs.drift_reason = ("AwaitingTraffic", "no ready pod with the sidecar yet")
+        return []
+    timeout = parse_duration(spec.prometheus.timeout)
+    window = sidecars.read_window(
+        found, timeout=timeout, max_rows=spec.window.maxRows, since_ts=started.timestamp(), token=token
+    )
+    if not window.pods_read:
+        obs.drift_reason = ("SidecarUnreachable", "; ".join(window.pods_failed.values())[:2000])
+        return ["sidecar"]
+    failures = ["sidecar"] if window.pods_failed else []
+    current = window.frame[[c for c in window.frame.columns if not str(c).startswith("__")]]
+    # Redacted fields are salted hashes: unique per value, meaningless to compare.
+    current = current.drop(columns=redacted_columns(current.columns, spec.sidecar.redact))
+    ref = references.load_reference(
+        kube, spec, namespace=req.namespace, monitor=req.name, timeout=timeout, egress_allow=allow,
+        max_bytes=max_bytes,
+    )  # fmt: skip
+    if ref.profile is None and ref.reason and ref.reason[0] == "CapturingReference":
+        wanted = spec.drift.reference.capture.rows if spec.drift.reference.capture else 5000
+        if len(current) < wanted:
+            obs.drift_reason = (
+                "CapturingReference",
+                f"{len(current)}/{wanted} rows captured for the reference",
+            )
+            return failures
+        ref = references.capture_reference(
+            kube, current, namespace=req.namespace, monitor=req.name, uid=req.uid, rows=wanted
+        )
+    if ref.profile is None:
+        obs.drift_reason = ref.reason or ("ReferenceUnavailable", "no reference")
+        return [*failures, "reference"]
+    obs.window, obs.reference, obs.window_since = current, ref.profile, iso(started)
+    return failures
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

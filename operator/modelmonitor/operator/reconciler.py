@@ -1,0 +1,220 @@
+"""One reconcile of one monitor, as a pipeline of stages:
+
+    load (the spec, its target, the permits) -> put the sidecar in place -> gather -> evaluate
+    -> decide (the phase; policy/) -> act -> the status patch that says so
+
+Runs in a worker thread (the stages do blocking I/O through the ports). Each stage lives in its own
+package (gather/, evaluate/, policy/, act/); this class only hands one stage's result to the next.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelmonitor.act import Actor, Note
+from modelmonitor.act.alerts import Alerter
+from modelmonitor.act.alerts import record as record_alerts
+from modelmonitor.act.sidecar import SidecarActor
+from modelmonitor.adapters.ports import KubernetesPort, SidecarPort, WebhookPort
+from modelmonitor.api.durations import parse_duration
+from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.api.status import ConditionStatus, ConditionType, Phase
+from modelmonitor.evaluate import evaluate
+from modelmonitor.evaluate.findings import Verdict
+from modelmonitor.gather import Gatherer
+from modelmonitor.gather.prometheus import PortFactory
+from modelmonitor.operator.schedule import MissingTargets, due
+from modelmonitor.operator.settings import OperatorSettings
+from modelmonitor.policy import egress, permits
+from modelmonitor.policy.alerts import AlertEvent, condition_alerts
+from modelmonitor.policy.request import Request, iso, parse_iso, transitions, with_condition
+from modelmonitor.policy.target import Transition, assess_target
+from modelmonitor.policy.verdict import phase_of
+from modelmonitor.workload import gitops
+from modelmonitor.workload.injection import template_hash
+
+__all__ = ["Outcome", "Reconciler", "Request"]
+
+
+@dataclass
+class Outcome:
+    status_patch: dict[str, Any]
+    transitions: list[Transition] = field(default_factory=list)
+    evaluated: bool = False
+    drift: dict[str, Any] | None = None
+    failures: list[str] = field(default_factory=list)  # stages that failed: prometheus, sidecar, ...
+    notes: list[Note] = field(default_factory=list)  # Events about actions and alerts
+    alerts: list[AlertEvent] = field(default_factory=list)
+
+
+class Reconciler:
+    def __init__(
+        self, kube: KubernetesPort, settings: OperatorSettings, *, prometheus: PortFactory | None = None,
+        sidecars: SidecarPort | None = None, webhooks: WebhookPort | None = None,
+    ) -> None:  # fmt: skip
+        from modelmonitor.adapters import prometheus as prometheus_adapter
+        from modelmonitor.adapters import sidecars as sidecar_adapter
+        from modelmonitor.adapters import webhooks as webhook_adapter
+
+        def default_prometheus(url: str, timeout: float) -> prometheus_adapter.PrometheusPort:
+            return prometheus_adapter.prometheus_port(url, timeout, settings.workers)
+
+        self.kube = kube
+        self.settings = settings
+        self.sidecar = SidecarActor(kube, settings)
+        self.gatherer = Gatherer(kube, settings, prometheus=prometheus or default_prometheus,
+                                 sidecars=sidecars or sidecar_adapter.SIDECARS)  # fmt: skip
+        self.actor = Actor(kube, settings.runbook_base_url)
+        self.alerter = Alerter(
+            kube, webhooks or webhook_adapter.SENDER, egress.parse_patterns(settings.egress_allow)
+        )
+        self._missing = MissingTargets()
+
+    def reconcile(self, req: Request) -> Outcome:
+        if not self._missing.due(req, self.settings.retry_seconds):
+            return Outcome({})  # the target was missing a moment ago: look again after --retry
+        # load: the spec, its target and whether the operator may act on them
+        target = (req.spec.get("target") or {}).get("deployment")
+        named = isinstance(target, str) and bool(target)
+        deployment = self.kube.get_deployment(req.namespace, str(target)) if named else None
+        self._missing.saw(req, found=deployment is not None or not named)
+        base = assess_target(
+            namespace=req.namespace, spec=req.spec, generation=req.generation, status=req.status,
+            deployment=deployment, now=iso(req.now), retry_seconds=self.settings.retry_seconds,
+        )  # fmt: skip
+        out = Outcome(dict(base.status_patch), base.transitions)
+        spec = base.spec
+        if spec is None or deployment is None or self._refused(spec, req, deployment, out):
+            return out  # invalid, no target, not opted in, or an image it may not inject: nothing acted on
+        # the sidecar in place (act), before anything can be observed
+        managed = gitops.managed_by(deployment)
+        injected, token = self.sidecar.ensure(spec, req, deployment, out.notes)
+        self._apply(req, out, [_gitops_verdict(managed), injected])
+        since = self._target_since(req, deployment, out)
+        if self._due(spec, req, out):
+            # gather -> evaluate -> decide (the phase) -> act
+            gathered = self.gatherer.gather(
+                spec, req, deployment, injected=injected, since=since, token=token
+            )
+            evaluation = evaluate(spec, gathered.observations, req.status)
+            out.evaluated, out.drift = True, evaluation.drift
+            out.failures += gathered.failures
+            out.status_patch.update(evaluation.status, lastEvaluation=iso(req.now))
+            setup_failed = injected.status != "True" and injected.reason not in (
+                "RolloutInProgress",
+                "NotInjected",
+            )
+            out.status_patch["phase"] = str(Phase.ERROR if setup_failed else phase_of(evaluation.verdicts))
+            self._apply(req, out, evaluation.verdicts)
+            self._act(spec, req, deployment, managed, out)
+        out.transitions = transitions(req, out.status_patch["conditions"])
+        if out.evaluated and spec.actions.alerts:
+            self._alert(spec, req, out)
+        return out
+
+    def cleanup(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        """On delete: the HPA, the Services first, then the sidecar out of the Deployment."""
+        target = (spec.get("target") or {}).get("deployment")
+        if not isinstance(target, str) or not target:
+            return
+        deployment = self.kube.get_deployment(namespace, target)
+        if deployment is not None:
+            self.sidecar.withdraw(namespace, name, target, deployment)
+
+    # ------------------------------------------------------------------------------------------ stages
+
+    def _target_since(self, req: Request, deployment: dict[str, Any], out: Outcome) -> datetime.datetime:
+        """status.target's pod template hash, and since when it runs (now, for a new template)."""
+        template = template_hash(deployment)
+        previous = _stored_target(req)
+        since = previous.get("since") if previous.get("podTemplateHash") == template else iso(req.now)
+        out.status_patch["target"] = {**(out.status_patch.get("target") or {}), "podTemplateHash": template,
+                                      "since": since}  # fmt: skip
+        return parse_iso(since) or req.now
+
+    def _due(self, spec: ModelMonitorSpec, req: Request, out: Outcome) -> bool:
+        """At the monitor's interval, and at once for a new spec or a new pod template."""
+        stored = _stored_target(req)
+        fresh = stored.get("podTemplateHash") != out.status_patch["target"]["podTemplateHash"]
+        return due(parse_duration(spec.interval), req) or fresh
+
+    def _act(self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], managed: str | None,
+             out: Outcome) -> None:  # fmt: skip
+        acted = self.actor.act(
+            spec, namespace=req.namespace, monitor=req.name, uid=req.uid, status=req.status,
+            conditions={c["type"]: c["status"] for c in out.status_patch["conditions"]},
+            phase=out.status_patch["phase"], target=out.status_patch["target"], deployment=deployment,
+            gitops=managed, drift=out.drift, now=req.now,
+        )  # fmt: skip
+        out.status_patch.update(acted.status)
+        out.notes += acted.notes
+        out.alerts += acted.alerts
+        out.failures += acted.failures
+        self._apply(req, out, acted.verdicts)
+
+    def _apply(self, req: Request, out: Outcome, verdicts: list[Verdict]) -> None:
+        conditions = out.status_patch["conditions"]
+        for v in verdicts:
+            conditions = with_condition(conditions, req, v.type, v.status, v.reason, v.message)
+        out.status_patch["conditions"] = conditions
+
+    def _alert(self, spec: ModelMonitorSpec, req: Request, out: Outcome) -> None:
+        patch = out.status_patch
+        alerts = [*out.alerts, *condition_alerts(
+            req.namespace, req.name, before={c["type"]: c["status"] for c in req.status.get("conditions") or []},
+            conditions=patch["conditions"], changed={t.type for t in out.transitions}, now=req.now,
+            interval=parse_duration(spec.interval), runbook_base=self.settings.runbook_base_url,
+        )]  # fmt: skip
+        sent = self.alerter.send(spec, req.namespace, alerts)
+        out.notes.extend(sent)
+        patch["actions"] = record_alerts(list(patch.get("actions") or []), sent, iso(req.now))
+
+    def _refused(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], out: Outcome
+    ) -> bool:
+        """Is this a monitor the operator may not act on (policy/permits.py)? Then ``out`` says why.
+
+        Consent withdrawn (the opt-in label removed) takes out what this monitor put in: the Service
+        routes, the sidecar and its HPA, as a delete of the monitor would. A refused image changes
+        nothing: the sidecar already there, if any, is one the operator was allowed to inject."""
+        settings = self.settings
+        refusal = permits.check_target(
+            spec, namespace=req.namespace,
+            namespace_labels=self.kube.get_namespace_labels(req.namespace) if settings.require_opt_in else {},
+            deployment_labels=(deployment.get("metadata") or {}).get("labels") or {},
+            require_opt_in=settings.require_opt_in, default_image=settings.sidecar_image,
+            allowed_images=settings.sidecar_images,
+        )  # fmt: skip
+        if refusal is None:
+            return False
+        self._missing.saw(req, found=False)  # refused: look again once per --retry, as for a missing target
+        said = "nothing was changed"
+        # Consent withdrawn: undone once, when it is first seen, and whenever the sidecar is back.
+        newly = req.condition("Ready").get("reason") != refusal.reason
+        withdraw = refusal.reason == permits.NOT_OPTED_IN and (
+            newly or self.sidecar.injected(deployment, req.name)
+        )
+        if withdraw and self.sidecar.withdraw(req.namespace, req.name, spec.target.deployment, deployment):
+            said = "the sidecar this monitor injected was removed and its Services restored"
+        said += f"; looking again every {settings.retry_seconds:g}s"
+        self._apply(req, out, [
+            Verdict(ConditionType.READY, ConditionStatus.FALSE, refusal.reason, f"{refusal.message}; {said}"),
+            Verdict(ConditionType.SIDECAR_INJECTED, ConditionStatus.FALSE, refusal.reason, f"not injected: {refusal.reason}"),
+        ])  # fmt: skip
+        out.status_patch["phase"] = str(Phase.ERROR)
+        out.transitions = transitions(req, out.status_patch["conditions"])
+        return True
+
+
+def _gitops_verdict(managed: str | None) -> Verdict:
+    if managed:
+        return Verdict(ConditionType.GITOPS_MANAGED, "True", "ManagedByGitOps", f"managed by {managed}: the "
+                       f"injected sidecar shows as drift or is reverted; {gitops.HOW_TO_IGNORE[managed]}")  # fmt: skip
+    return Verdict(ConditionType.GITOPS_MANAGED, "False", "NotManaged", "no Argo CD or Flux markers found")
+
+
+def _stored_target(req: Request) -> dict[str, Any]:
+    stored = req.status.get("target")
+    return stored if isinstance(stored, dict) else {}
