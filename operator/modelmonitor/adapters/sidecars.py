@@ -27,11 +27,18 @@ class SidecarError(Exception):
 
 @dataclass
 class Window:
-    """Merged rows of all pods: features as columns, plus id, ts, version, prediction, label."""
+    """Merged rows of all pods: features as columns, plus ``__id``, ``__ts``, ``__version``,
+    ``__prediction``, ``__probabilities``, ``__label``, ``__label_ts`` and ``__pod``.
+
+    A label that reached one pod while another pod served its prediction is joined here, by id
+    (``labels_joined_across``); one whose prediction is in no window yet stays waiting in its
+    sidecar until its TTL (``labels_waiting``) and is joined by a later read."""
 
     frame: pd.DataFrame
     pods_read: list[str] = field(default_factory=list)
     pods_failed: dict[str, str] = field(default_factory=dict)
+    labels_waiting: int = 0
+    labels_joined_across: int = 0
 
     @property
     def rows(self) -> int:
@@ -41,7 +48,7 @@ class Window:
 def _page_frame(body: dict[str, Any]) -> pd.DataFrame:
     rows = body.get("rows") or {}
     data: dict[str, Any] = dict(rows.get("features") or {})
-    for key in ("id", "ts", "version", "prediction", "label"):
+    for key in ("id", "ts", "version", "prediction", "probabilities", "label", "label_ts"):
         data[f"__{key}"] = rows.get(key) or []
     n = len(data["__id"])
     return pd.DataFrame({k: (v if len(v) == n else [None] * n) for k, v in data.items()})
@@ -104,7 +111,17 @@ def read_pod(
 
     ``token`` (the monitor's admin token) is sent as ``Authorization: Bearer``; ``timeout`` is in
     seconds per page."""
+    return _read_pod(session, url, timeout, max_rows, token=token)[0]
+
+
+def _read_pod(
+    session: requests.Session, url: str, timeout: float, max_rows: int, *, token: str | None = None
+) -> tuple[pd.DataFrame, dict[str, tuple[Any, Any]]]:
+    """The rows, with the label events of later pages applied, and the labels waiting in this
+    sidecar for a prediction it did not serve (``{id: (label, arrival ts)}``)."""
     frames: list[pd.DataFrame] = []
+    joined: dict[str, tuple[Any, Any]] = {}
+    pending: dict[str, tuple[Any, Any]] = {}
     since, total = 0, 0
     while True:
         try:
@@ -116,11 +133,45 @@ def read_pod(
         frame = _page_frame(body)
         frames.append(frame)
         total += len(frame)
+        joined.update(_columns(body.get("labels"), ("label", "ts")))
+        pending.update(_columns(body.get("pending"), ("label", "ts")))
         since = int(body.get("cursor") or since)
         if not body.get("more") or len(frame) == 0 or total >= 10 * max_rows:
             break
     merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return merged.tail(max_rows)
+    if joined and len(merged):  # labels that arrived for rows of earlier pages
+        _apply_labels(merged, joined)
+    return merged.tail(max_rows), pending
+
+
+def _columns(block: Any, keys: tuple[str, str]) -> dict[str, tuple[Any, Any]]:
+    """``{id: (block[keys[0]][i], block[keys[1]][i])}`` of a columnar block, {} when malformed."""
+    if not isinstance(block, dict) or not isinstance(block.get("id"), list):
+        return {}
+    ids, first, second = block["id"], block.get(keys[0]) or [], block.get(keys[1]) or []
+    if len(first) != len(ids) or len(second) != len(ids):
+        return {}
+    return {str(i): (a, b) for i, a, b in zip(ids, first, second, strict=True) if i}
+
+
+def _apply_labels(
+    frame: pd.DataFrame, labels: dict[str, tuple[Any, Any]], *, only_missing: bool = False
+) -> int:
+    """Set ``__label`` and ``__label_ts`` of the rows whose id has a label; how many were set."""
+    if "__label" not in frame.columns:
+        frame["__label"] = None
+    if "__label_ts" not in frame.columns:
+        frame["__label_ts"] = None
+    frame["__label"] = frame["__label"].astype(object)
+    frame["__label_ts"] = frame["__label_ts"].astype(object)
+    hit = frame["__id"].astype(str).isin(list(labels))
+    if only_missing:
+        hit &= frame["__label"].isna()
+    for index in frame.index[hit]:
+        label, ts = labels[str(frame.at[index, "__id"])]
+        frame.at[index, "__label"] = label
+        frame.at[index, "__label_ts"] = ts
+    return int(hit.sum())
 
 
 def read_window(
@@ -134,19 +185,26 @@ def read_window(
     """Rows from every pod (``{pod: admin URL}``), rows older than ``since_ts`` (unix s) left out;
     ``token`` is the admin bearer token sent to every sidecar (None: send none)."""
     frames, read, failed = [], [], {}
+    pending: dict[str, tuple[Any, Any]] = {}
     with requests.Session() as session:
         for pod, url in sorted(endpoints.items()):
             try:
-                frames.append(read_pod(session, url, timeout, max_rows, token=token))
-                read.append(pod)
+                rows, waiting = _read_pod(session, url, timeout, max_rows, token=token)
             except SidecarError as exc:
                 failed[pod] = str(exc)
+                continue
+            frames.append(rows.assign(__pod=pod))
+            pending.update(waiting)
+            read.append(pod)
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["__id", "__ts"])
+    across = _apply_labels(frame, pending, only_missing=True) if pending and len(frame) else 0
+    unmatched = len(set(pending) - set(frame["__id"].astype(str))) if pending else 0
     if since_ts is not None and len(frame):
         frame = frame[frame["__ts"].astype(float) >= since_ts]
     if len(frame) > max_rows:
         frame = frame.sort_values("__ts").tail(max_rows)
-    return Window(frame=frame.reset_index(drop=True), pods_read=read, pods_failed=failed)
+    return Window(frame=frame.reset_index(drop=True), pods_read=read, pods_failed=failed,
+                  labels_waiting=unmatched, labels_joined_across=across)  # fmt: skip
 
 
 class HTTPSidecars:

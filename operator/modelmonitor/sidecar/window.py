@@ -4,7 +4,9 @@ Rows and label joins share one monotonically increasing sequence number. ``query
 everything with a sequence number above N in order - new rows (carrying their label if it is
 already known) and label events for rows delivered earlier - and a ``cursor`` to pass as ``since``
 next time. The window is bounded by a row count and an age; labels that arrive before (or without)
-their prediction wait up to ``label_ttl`` seconds, then are counted as lost. Memory is bounded:
+their prediction wait up to ``label_ttl`` seconds, then are counted as lost; the last page of a query
+lists them (``pending``), so the operator can join a label that reached this pod with a prediction
+another pod served. Each label keeps the time it arrived (``label_ts``). Memory is bounded:
 rows, label events and waiting labels are each capped, features per row and string lengths too.
 """
 
@@ -33,6 +35,7 @@ class Row:
     probabilities: Any
     label: Any = None
     batch: str = ""
+    label_ts: float | None = None  # when the label arrived
 
 
 def _clip(value: Any) -> Any:
@@ -79,8 +82,9 @@ class Window:
         self.rows: collections.deque[Row] = collections.deque()
         self.by_id: dict[str, Row] = {}
         self.batches: dict[str, list[Row]] = {}
-        self.events: collections.deque[tuple[int, int, str, Any]] = collections.deque(maxlen=max_rows)
-        self.pending: dict[str, tuple[Any, float]] = {}
+        # (seq, row seq, row id, label, label arrival time)
+        self.events: collections.deque[tuple[int, int, str, Any, float]] = collections.deque(maxlen=max_rows)
+        self.pending: dict[str, tuple[Any, float]] = {}  # row id -> (label, expiry)
         self.rows_total = 0
         self.labels_joined = 0
         self.labels_lost = 0
@@ -135,6 +139,7 @@ class Window:
             waiting = self.pending.pop(row_id, None)
             if waiting is not None:
                 row.label = waiting[0]
+                row.label_ts = waiting[1] - self.label_ttl
                 self.labels_joined += 1
         if batch:
             self.batches[request_id] = batch
@@ -183,8 +188,9 @@ class Window:
 
     def _join(self, row: Row, label: Any) -> None:
         row.label = _clip(label)
+        row.label_ts = self.clock()
         self.seq += 1
-        self.events.append((self.seq, row.seq, row.id, row.label))
+        self.events.append((self.seq, row.seq, row.id, row.label, row.label_ts))
         self.labels_joined += 1
 
     # query ------------------------------------------------------------------------------------------
@@ -211,7 +217,7 @@ class Window:
         events = [e for e in self.events if e[0] > since and e[1] <= since]
         j = 0
         out_rows: list[Row] = []
-        out_events: list[tuple[int, int, str, Any]] = []
+        out_events: list[tuple[int, int, str, Any, float]] = []
         cursor = since
         while len(out_rows) + len(out_events) < limit and (i < len(rows) or j < len(events)):
             if j >= len(events) or (i < len(rows) and rows[i].seq < events[j][0]):
@@ -248,12 +254,22 @@ class Window:
                 "prediction": [r.prediction for r in out_rows],
                 "probabilities": [r.probabilities for r in out_rows],
                 "label": [r.label for r in out_rows],
+                "label_ts": [None if r.label_ts is None else round(r.label_ts, 6) for r in out_rows],
             },
             "labels": {
                 "seq": [e[0] for e in out_events],
                 "row_seq": [e[1] for e in out_events],
                 "id": [e[2] for e in out_events],
                 "label": [e[3] for e in out_events],
+                "ts": [round(e[4], 6) for e in out_events],
             },
         }
+        if not body["more"]:
+            # Labels still waiting here for their prediction: it may have been served by another pod,
+            # whose window the operator joins them with. On the last page only, once per read.
+            body["pending"] = {
+                "id": list(self.pending),
+                "label": [v[0] for v in self.pending.values()],
+                "ts": [round(v[1] - self.label_ttl, 6) for v in self.pending.values()],
+            }
         return body

@@ -98,3 +98,25 @@ def test_values_and_features_capped() -> None:
     w.add(1.0, "a", "v", [{f"k{i}": "x" * 1000 for i in range(MAX_FEATURES + 10)}], [1], None)
     row = w.rows[0]
     assert len(row.features) == MAX_FEATURES and all(len(v) == MAX_STRING for v in row.features.values())
+
+
+def test_labels_keep_their_arrival_time_and_waiting_ones_are_listed_on_the_last_page() -> None:
+    clock = Clock()
+    w = Window(label_ttl=100, clock=clock)
+    assert w.feedback("early", "yes") == "pending"  # arrives at t0, before its prediction
+    clock.now += 5
+    add(w, "early")
+    add(w, "late")
+    clock.now += 7
+    assert w.feedback("late", "no") == "joined"
+    assert w.feedback("elsewhere", 1) == "pending"  # served by another pod, perhaps
+    t0 = clock.now - 12
+    q = w.query(0, limit=1)
+    assert q["more"] and "pending" not in q  # only the last page lists the waiting labels
+    assert q["rows"]["id"] == ["early"] and q["rows"]["label_ts"] == [t0]
+    last = w.query(q["cursor"])
+    assert not last["more"] and last["rows"]["label"] == ["no"] and last["rows"]["label_ts"] == [t0 + 12]
+    assert last["pending"] == {"id": ["elsewhere"], "label": [1], "ts": [t0 + 12]}
+    clock.now += 1
+    assert w.feedback("early", "maybe") == "joined"  # a corrected label: an event with its own time
+    assert w.query(last["cursor"])["labels"]["ts"][-1] == t0 + 13
