@@ -47,6 +47,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "description": "Share of features that drift (0-1)",
     },
     {
+        "name": "Quality",
+        "type": "string",
+        "jsonPath": ".status.performance.summary",
+        "description": "Headline realized metric on labelled rows",
+    },
+    {
         "name": "P95",
         "type": "number",
         "jsonPath": ".status.slo.latencyP95Ms",

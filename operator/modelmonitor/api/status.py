@@ -35,6 +35,7 @@ class ConditionType(StrEnum):
     DATA_INTEGRITY = "DataIntegrity"
     CONCEPT_DRIFT = "ConceptDrift"
     PERFORMANCE_DEGRADED = "PerformanceDegraded"
+    LABELS_STALE = "LabelsStale"
     SLO_BREACHED = "SLOBreached"
     CHECK_FAILED = "CheckFailed"
     FAIRNESS_VIOLATED = "FairnessViolated"
@@ -131,16 +132,32 @@ class DriftStatus(Model):
 class SegmentStatus(Model):
     feature: str
     metric: str
-    ratio: float | None = None
+    ratio: float | None = Field(default=None, description="Lowest judged group's metric / highest group's.")
     worstGroup: str | None = None
+    worstValue: float | None = None
     bestGroup: str | None = None
+    bestValue: float | None = None
+    groups: int | None = Field(default=None, description="Groups seen.")
+    judgedGroups: int | None = Field(default=None, description="Groups with at least minRows rows.")
+    rows: int | None = Field(default=None, description="Rows the groups were formed from.")
     passed: bool | None = None
 
 
 class PerformanceStatus(Model):
+    task: str | None = None
+    summary: str | None = Field(default=None, description="The headline figure, for the printer column.")
+    rows: int | None = Field(default=None, description="Captured rows in the window.")
     labelledRows: int | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
-    segments: list[SegmentStatus] = Field(default_factory=list)
+    labelCoverage: float | None = Field(
+        default=None,
+        description="Share of rows older than labelDelay (all rows without it) that have a label.",
+    )
+    labelDelaySeconds: float | None = Field(default=None, description="Median observed delay of the labels.")
+    labelsWaiting: int | None = Field(
+        default=None, description="Labels whose prediction is in no window yet."
+    )
+    metrics: dict[str, float] = Field(default_factory=dict, description="Realized metrics on labelled rows.")
+    segments: list[SegmentStatus] = Field(default_factory=list, max_length=50)
 
 
 class ExperimentStatus(Model):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmonitor.api.spec import ModelMonitorSpec
-from modelmonitor.evaluate import checks, drift, integrity, slo, unbuilt
+from modelmonitor.evaluate import checks, drift, fairness, integrity, performance, slo, unbuilt
 from modelmonitor.evaluate.findings import Finding, Verdict
 from modelmonitor.evaluate.observations import Observations, compare
 
@@ -28,6 +28,8 @@ EVALUATORS: tuple[Evaluator, ...] = (
     checks.evaluate,
     drift.evaluate,
     integrity.evaluate,
+    performance.evaluate,
+    fairness.evaluate,
     unbuilt.evaluate,
 )
 
@@ -40,11 +42,16 @@ class Evaluation:
 
 
 def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) -> Evaluation:
-    """Every evaluator on the same observations; each status field comes from one of them."""
+    """Every evaluator on the same observations; each status field (or sub-field of an object, as
+    ``performance.segments``) comes from one of them."""
     compare(spec, obs)
     out = Evaluation(drift=obs.drift)
     for evaluator in EVALUATORS:
         finding = evaluator(spec, obs, status)
         out.verdicts.extend(finding.verdicts)
-        out.status.update(finding.status)
+        for key, value in finding.status.items():  # one level deep: performance.segments is fairness's
+            held = out.status.get(key)
+            out.status[key] = (
+                {**held, **value} if isinstance(held, dict) and isinstance(value, dict) else value
+            )
     return out

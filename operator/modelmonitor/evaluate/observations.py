@@ -19,6 +19,7 @@ class Observations:
     """``None`` figures were not available; ``*_error`` and ``drift_reason`` say why."""
 
     lookback_seconds: float
+    now: float = 0.0  # when the evaluation runs (unix s)
     slo: dict[str, float | None] = field(default_factory=dict)
     slo_error: str | None = None
     slo_basis: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -26,6 +27,9 @@ class Observations:
     the request) or ``NoLimitOrRequest`` (not at all)."""
     checks: dict[str, float | None] = field(default_factory=dict)
     check_errors: dict[str, str] = field(default_factory=dict)
+    captured: Any = None  # every captured row: a DataFrame of features and __id, __ts, __label...
+    capture_reason: tuple[str, str] | None = None  # (reason, message) when no row could be read
+    labels_waiting: int = 0  # labels whose prediction is in no pod's window yet
     window: Any = None  # the captured features (a DataFrame, redacted columns dropped), when read
     window_since: str = ""  # when the window starts (ISO), for messages
     reference: Profile | None = None

@@ -1,7 +1,7 @@
 """Say so in status when a spec asks for what this operator version does not evaluate yet.
 
-``spec.performance`` (quality from ground truth, fairness by segment, concept drift) and
-``spec.experiment`` (A/B tests) are accepted and validated, so manifests written for them keep
+``spec.performance.conceptDrift`` (concept drift on the error stream) and ``spec.experiment`` (A/B
+tests) are accepted and validated, so manifests written for them keep
 working when they are built; until then no condition may look as if they were checked. Each such
 condition is Unknown with reason ``NotImplemented``, which ``phase_of`` leaves out of the phase (it
 is not missing data, and it is not a verdict) and no action ever counts as a breach.
@@ -23,18 +23,10 @@ def judge_unbuilt(spec: ModelMonitorSpec) -> list[Verdict]:
     """One Unknown/NotImplemented verdict per condition the spec asks for and nothing evaluates."""
     out: list[Verdict] = []
     perf = spec.performance
-    if perf is not None:
-        metrics = ", ".join(str(m.name) for m in perf.metrics) or "the task's default metrics"
-        out.append(Verdict(ConditionType.PERFORMANCE_DEGRADED, "Unknown", NOT_IMPLEMENTED,
-                           f"spec.performance ({perf.task}: {metrics}) is accepted, but {_NO_VERDICT}"))  # fmt: skip
-        if perf.segments:
-            features = ", ".join(sorted({s.feature for s in perf.segments}))
-            out.append(Verdict(ConditionType.FAIRNESS_VIOLATED, "Unknown", NOT_IMPLEMENTED,
-                               f"spec.performance.segments (by {features}) is accepted, but {_NO_VERDICT}"))  # fmt: skip
-        if perf.conceptDrift is not None:
-            out.append(Verdict(ConditionType.CONCEPT_DRIFT, "Unknown", NOT_IMPLEMENTED,
-                               f"spec.performance.conceptDrift ({perf.conceptDrift.detector}) is accepted, "
-                               f"but {_NO_VERDICT}"))  # fmt: skip
+    if perf is not None and perf.conceptDrift is not None:
+        out.append(Verdict(ConditionType.CONCEPT_DRIFT, "Unknown", NOT_IMPLEMENTED,
+                           f"spec.performance.conceptDrift ({perf.conceptDrift.detector}) is accepted, "
+                           f"but {_NO_VERDICT}"))  # fmt: skip
     if spec.experiment is not None:
         out.append(Verdict(ConditionType.EXPERIMENT, "Unknown", NOT_IMPLEMENTED,
                            f"spec.experiment (challenger {spec.experiment.challenger.deployment}) is accepted, "

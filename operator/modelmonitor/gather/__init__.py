@@ -52,7 +52,7 @@ class Gatherer:
         lookback = min(
             parse_duration(spec.window.maxAge), max((req.now - since).total_seconds(), MIN_LOOKBACK)
         )
-        out = Gathered(Observations(lookback_seconds=round(lookback)))
+        out = Gathered(Observations(lookback_seconds=round(lookback), now=req.now.timestamp()))
         # Selectors overlap (a challenger's pods match its champion's selector): ownership decides.
         selector = (deployment.get("spec") or {}).get("selector") or {}
         replicasets = owned_replicasets(self.kube.list_replicasets(req.namespace, selector), deployment)

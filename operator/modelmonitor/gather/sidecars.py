@@ -42,24 +42,27 @@ def gather_window(
 ) -> list[str]:  # fmt: skip
     """Fill ``obs.window`` and ``obs.reference`` (or ``obs.drift_reason``); the stages that failed."""
     if injected.status != "True":
-        obs.drift_reason = (
+        obs.capture_reason = (
             "RolloutInProgress" if injected.reason == "RolloutInProgress" else "SidecarNotInjected",
             f"no captured traffic: {injected.message}",
         )
+        obs.drift_reason = obs.capture_reason
         return []
     selector = (deployment.get("spec") or {}).get("selector") or {}
     found = endpoints(spec, owned_pods(kube.list_pods(req.namespace, selector), replicasets, deployment))
     if not found:
-        obs.drift_reason = ("AwaitingTraffic", "no ready pod with the sidecar yet")
+        obs.drift_reason = obs.capture_reason = ("AwaitingTraffic", "no ready pod with the sidecar yet")
         return []
     timeout = parse_duration(spec.prometheus.timeout)
     window = sidecars.read_window(
         found, timeout=timeout, max_rows=spec.window.maxRows, since_ts=started.timestamp(), token=token
     )
     if not window.pods_read:
-        obs.drift_reason = ("SidecarUnreachable", "; ".join(window.pods_failed.values())[:2000])
+        obs.capture_reason = ("SidecarUnreachable", "; ".join(window.pods_failed.values())[:2000])
+        obs.drift_reason = obs.capture_reason
         return ["sidecar"]
     failures = ["sidecar"] if window.pods_failed else []
+    obs.captured, obs.labels_waiting = window.frame, window.labels_waiting
     current = window.frame[[c for c in window.frame.columns if not str(c).startswith("__")]]
     # Redacted fields are salted hashes: unique per value, meaningless to compare.
     current = current.drop(columns=redacted_columns(current.columns, spec.sidecar.redact))

@@ -63,7 +63,7 @@ def test_crd_identity_and_printer_columns() -> None:
     version = spec["versions"][0]
     assert version["name"] == "v1alpha1" and version["storage"] and version["subresources"] == {"status": {}}
     names = [c["name"].upper() for c in version["additionalPrinterColumns"]]
-    assert names == ["TARGET", "PHASE", "DRIFT", "P95", "ERRORS", "LAST-ACTION", "AGE"]
+    assert names == ["TARGET", "PHASE", "DRIFT", "QUALITY", "P95", "ERRORS", "LAST-ACTION", "AGE"]
     assert version["additionalPrinterColumns"] == PRINTER_COLUMNS
 
 

@@ -8,6 +8,7 @@ from modelmonitor.api.rules import Model, Rule
 from modelmonitor.api.spec.types import (
     Calibration,
     Detector,
+    Duration,
     MetricName,
     SegmentMetric,
     Share,
@@ -71,6 +72,11 @@ class Performance(Model):
         default_factory=list, max_length=50, description="Metrics and their bounds."
     )
     minLabels: int = Field(default=200, ge=1, description="Below this many labelled rows: InsufficientData.")
+    labelDelay: Duration | None = Field(
+        default=None,
+        description="How long ground truth takes to arrive after the prediction: label coverage is measured on "
+        "rows older than this, and LabelsStale is raised when no label arrived for twice this long.",
+    )
     conceptDrift: ConceptDrift | None = Field(default=None, description="Concept-drift detection on errors.")
     calibration: Calibration = Field(
         default=Calibration.NONE, description="Recalibration fitted on feedback."

@@ -1,0 +1,153 @@
+"""PerformanceDegraded and LabelsStale: realized quality from ground truth joined to predictions.
+
+Pure. Takes the captured rows (labels joined across pods by the sidecar gatherer), keeps the
+labelled ones, computes ``spec.performance.metrics`` (or the task's defaults) with scikit-learn
+(quality/metrics.py) and judges them against their bounds; below ``minLabels`` labelled rows the
+verdict is InsufficientData, never a breach. With ``labelDelay``, label coverage is measured on rows
+older than the delay, and LabelsStale says when labels stopped arriving. Owns ``status.performance``
+but its ``segments`` (the fairness evaluator's).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from modelmonitor.api.durations import parse_duration
+from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.api.spec.performance import Performance
+from modelmonitor.api.status import ConditionType
+from modelmonitor.evaluate.findings import Finding, Verdict, fmt
+from modelmonitor.evaluate.observations import Observations
+from modelmonitor.quality import calibration
+from modelmonitor.quality.labels import Labelled, labelled
+from modelmonitor.quality.metrics import DEFAULT_METRICS, realized
+
+KIND = ConditionType.PERFORMANCE_DEGRADED
+
+
+def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) -> Finding:
+    perf = spec.performance
+    if perf is None:
+        return Finding()
+    if obs.captured is None:
+        reason = obs.capture_reason or ("AwaitingTraffic", "no captured rows yet")
+        verdicts = [Verdict(KIND, "Unknown", *reason)]
+        if perf.labelDelay:
+            verdicts.append(Verdict(ConditionType.LABELS_STALE, "Unknown", *reason))
+        return Finding(verdicts, {"performance": {"task": str(perf.task), "rows": 0}})
+    frame = obs.captured
+    data = labelled(frame, str(perf.task), positive=perf.positiveLabel)
+    figures = _figures(perf, data) if len(data) >= perf.minLabels else {}
+    out: dict[str, Any] = {
+        "task": str(perf.task),
+        "rows": len(frame),
+        "labelledRows": len(data),
+        "labelsWaiting": obs.labels_waiting,
+        "labelCoverage": _coverage(frame, obs.now, perf),
+        "labelDelaySeconds": _delay(data),
+        "metrics": {k: round(v, 6) for k, v in figures.items() if v is not None},
+        "summary": _summary(perf, figures, len(data)),
+    }
+    verdicts = [judge_performance(perf, figures, labelled_rows=len(data))]
+    if perf.labelDelay:
+        verdicts.append(judge_labels(perf, frame, data, now=obs.now))
+    return Finding(verdicts, {"performance": out})
+
+
+def _figures(perf: Performance, data: Labelled) -> dict[str, float | None]:
+    names = [str(m.name) for m in perf.metrics] or list(DEFAULT_METRICS[str(perf.task)])
+    wanted = [n for n in names if n != "ece"]
+    figures = dict(realized(str(perf.task), data.y_true, data.y_pred, score=data.score, metrics=wanted))
+    if "ece" in names:
+        binary_score = (
+            data.score is not None
+            and data.score.ndim == 1
+            and bool(np.all((data.score >= 0) & (data.score <= 1)))
+        )
+        figures["ece"] = (
+            calibration.ece(data.y_true, data.score) if binary_score and data.score is not None else None
+        )
+    return {n: figures.get(n) for n in names}
+
+
+def judge_performance(perf: Performance, figures: dict[str, float | None], *, labelled_rows: int) -> Verdict:
+    if labelled_rows < perf.minLabels:
+        return Verdict(KIND, "Unknown", "InsufficientData",
+                       f"{labelled_rows} labelled rows, fewer than spec.performance.minLabels={perf.minLabels}")  # fmt: skip
+    if not perf.metrics:
+        shown = ", ".join(f"{k} {fmt(v)}" for k, v in figures.items())
+        return Verdict(KIND, "False", "NoBounds", f"no bounds in spec.performance.metrics; {shown} "
+                       f"on {labelled_rows} labelled rows")  # fmt: skip
+    breaches, missing, fine = [], [], []
+    for metric in perf.metrics:
+        value = figures.get(str(metric.name))
+        if value is None:
+            missing.append(str(metric.name))
+        elif (metric.min is not None and value < metric.min) or (
+            metric.max is not None and value > metric.max
+        ):
+            bound = (
+                f"< {metric.min:g}" if metric.min is not None and value < metric.min else f"> {metric.max:g}"
+            )
+            breaches.append(f"{metric.name} {value:.4g} {bound}")
+        else:
+            fine.append(f"{metric.name} {value:.4g}")
+    on = f" on {labelled_rows} labelled rows"
+    if breaches:
+        return Verdict(KIND, "True", "MetricOutOfBounds", "; ".join(breaches) + on)
+    if missing:
+        return Verdict(KIND, "Unknown", "NoData", f"undefined on these labels: {', '.join(missing)} "
+                       "(one class only, or no scores captured)" + on)  # fmt: skip
+    return Verdict(KIND, "False", "WithinBounds", "; ".join(fine) + on)
+
+
+def judge_labels(perf: Performance, frame: Any, data: Labelled, *, now: float) -> Verdict:
+    """LabelsStale: True when predictions older than labelDelay exist but no label arrived for
+    twice labelDelay; Unknown while no prediction is old enough to be labelled yet."""
+    kind = ConditionType.LABELS_STALE
+    delay = parse_duration(str(perf.labelDelay))
+    ts = np.array([float(t) for t in frame["__ts"]]) if "__ts" in frame.columns else np.array([])
+    eligible = int(np.sum(ts < now - delay))
+    if eligible == 0:
+        return Verdict(kind, "Unknown", "InsufficientData",
+                       f"no prediction older than spec.performance.labelDelay={perf.labelDelay} yet")  # fmt: skip
+    arrived = data.label_ts[~np.isnan(data.label_ts)] if len(data) else np.array([])
+    newest = float(arrived.max()) if len(arrived) else None
+    coverage = _coverage(frame, now, perf)
+    said = f"{fmt(coverage)} of the {eligible} predictions older than {perf.labelDelay} are labelled"
+    if newest is None or now - newest > 2 * delay:
+        since = (
+            "no label has arrived" if newest is None else f"the last label arrived {now - newest:.0f}s ago"
+        )
+        return Verdict(kind, "True", "LabelsStopped", f"{since} (labelDelay {perf.labelDelay}); {said}")
+    return Verdict(kind, "False", "LabelsArriving", f"the last label arrived {now - newest:.0f}s ago; {said}")
+
+
+def _coverage(frame: Any, now: float, perf: Performance) -> float | None:
+    if "__label" not in frame.columns or not len(frame):
+        return None
+    rows = frame
+    if perf.labelDelay and "__ts" in frame.columns:
+        rows = frame[frame["__ts"].astype(float) < now - parse_duration(str(perf.labelDelay))]
+    if not len(rows):
+        return None
+    has = [not (v is None or (isinstance(v, float) and math.isnan(v))) for v in rows["__label"]]
+    return round(sum(has) / len(rows), 6)
+
+
+def _delay(data: Labelled) -> float | None:
+    if not len(data):
+        return None
+    delays = data.label_ts - data.ts
+    delays = delays[~np.isnan(delays)]
+    return round(float(np.median(delays)), 3) if len(delays) else None
+
+
+def _summary(perf: Performance, figures: dict[str, float | None], rows: int) -> str:
+    if rows < perf.minLabels:
+        return f"{rows}/{perf.minLabels} labels"
+    name = str(perf.metrics[0].name) if perf.metrics else next(iter(figures), "")
+    return f"{name} {fmt(figures.get(name))}"

@@ -1,0 +1,159 @@
+"""Model quality through the Reconciler: realized metrics from labels joined to predictions
+(PerformanceDegraded, LabelsStale) and fairness by segment (FairnessViolated), on captured windows.
+
+The credit-scoring example: a model that approves applicant group B far less often than A and C,
+and whose accuracy on the labels that came back is below its bound."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from modelmonitor.adapters import sidecars
+from tests.unit.operator.fakes import T0, condition, monitor_spec, reconciler, request
+from tests.unit.operator.test_integrity import kube_for
+
+NOW = T0.timestamp()
+
+
+def window(rows: int = 3000, *, labelled: float = 1.0, b_approval: float = 0.25, accuracy: float = 0.9,
+           seed: int = 3, age: float = 7200.0, label_age: float = 60.0) -> pd.DataFrame:  # fmt: skip
+    """Captured rows: ``applicant_group`` A/B/C, a score, the prediction at 0.5, and labels for a
+    share of them that agree with the prediction with probability ``accuracy``."""
+    rng = np.random.default_rng(seed)
+    group = rng.choice(["A", "B", "C"], rows, p=[0.4, 0.3, 0.3])
+    approve = np.where(group == "B", b_approval, 0.6)
+    score = np.clip(
+        np.where(rng.random(rows) < approve, rng.uniform(0.5, 1, rows), rng.uniform(0, 0.5, rows)), 0, 1
+    )
+    prediction = (score >= 0.5).astype(int)
+    truth = np.where(rng.random(rows) < accuracy, prediction, 1 - prediction)
+    has_label = rng.random(rows) < labelled
+    ts = NOW - age + np.arange(rows) * (age / rows)
+    return pd.DataFrame({
+        "income": rng.normal(50_000, 10_000, rows), "applicant_group": group,
+        "__id": [f"r{i}" for i in range(rows)], "__ts": ts, "__version": "v1",
+        "__prediction": prediction.tolist(), "__probabilities": [[1 - s, s] for s in score],
+        "__label": [int(t) if h else None for t, h in zip(truth, has_label, strict=True)],
+        "__label_ts": [NOW - label_age if h else None for h in has_label],
+    })  # fmt: skip
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, frame: pd.DataFrame, waiting: int = 0) -> None:
+    monkeypatch.setattr(
+        sidecars, "read_window",
+        lambda endpoints, **_: sidecars.Window(frame, list(endpoints), labels_waiting=waiting),
+    )  # fmt: skip
+
+
+def spec(**performance: Any) -> dict[str, Any]:
+    return monitor_spec(
+        drift={"reference": {"capture": {"rows": 50_000}}},  # still capturing: drift waits (Pending)
+        performance={"task": "binary-classification", "minLabels": 200, **performance},
+    )
+
+
+def run(s: dict[str, Any]) -> dict[str, Any]:
+    outcome = reconciler(kube_for(s)).reconcile(request(s))
+    assert outcome.evaluated
+    return outcome.status_patch
+
+
+def test_accuracy_below_its_bound_is_performance_degraded_with_scikit_learns_figures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frame = window(accuracy=0.7)
+    serve(monkeypatch, frame, waiting=4)
+    patch = run(spec(metrics=[{"name": "accuracy", "min": 0.8}, {"name": "auc", "min": 0.5}]))
+
+    c = condition(patch, "PerformanceDegraded")
+    assert (c["status"], c["reason"]) == ("True", "MetricOutOfBounds")
+    assert (
+        c["message"].startswith("accuracy 0.")
+        and "< 0.8" in c["message"]
+        and "3000 labelled rows" in c["message"]
+    )
+    perf = patch["performance"]
+    y_true, y_pred = frame["__label"].astype(int), frame["__prediction"].astype(int)
+    assert perf["metrics"]["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-6)
+    scores = [p[1] for p in frame["__probabilities"]]
+    assert perf["metrics"]["auc"] == pytest.approx(roc_auc_score(y_true, scores), abs=1e-6)
+    assert perf["labelledRows"] == 3000 and perf["rows"] == 3000 and perf["labelsWaiting"] == 4
+    assert perf["labelCoverage"] == 1.0 and perf["summary"].startswith("accuracy 0.")
+    assert patch["phase"] == "Degraded"
+
+
+def test_within_bounds_and_without_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    serve(monkeypatch, window(accuracy=0.95))
+    c = condition(run(spec(metrics=[{"name": "accuracy", "min": 0.8}])), "PerformanceDegraded")
+    assert (c["status"], c["reason"]) == ("False", "WithinBounds")
+    c = condition(run(spec()), "PerformanceDegraded")
+    assert (c["status"], c["reason"]) == ("False", "NoBounds")
+    assert all(m in c["message"] for m in ("accuracy", "f1", "auc", "brier"))
+
+
+def test_too_few_labels_is_insufficient_data_never_a_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    serve(monkeypatch, window(labelled=0.05, accuracy=0.3))  # ~150 labels, all of them bad
+    patch = run(spec(metrics=[{"name": "accuracy", "min": 0.8}], minLabels=500))
+    c = condition(patch, "PerformanceDegraded")
+    assert (c["status"], c["reason"]) == ("Unknown", "InsufficientData")
+    assert "fewer than spec.performance.minLabels=500" in c["message"]
+    assert patch["performance"]["metrics"] == {} and patch["phase"] == "Pending"
+
+
+def test_a_group_approved_far_less_often_is_named_by_fairness_violated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    serve(monkeypatch, window(labelled=0.0))  # approval rates need no labels
+    patch = run(spec(segments=[{"feature": "applicant_group", "metric": "approval_rate", "minRatio": 0.8}]))
+    c = condition(patch, "FairnessViolated")
+    assert (c["status"], c["reason"]) == ("True", "GroupBelowRatio")
+    assert c["message"].startswith("approval_rate of applicant_group=B is 0.2")
+    (seg,) = patch["performance"]["segments"]
+    assert seg["worstGroup"] == "B" and seg["bestGroup"] in ("A", "C") and seg["passed"] is False
+    assert (
+        seg["ratio"] == pytest.approx(seg["worstValue"] / seg["bestValue"], abs=1e-6) and seg["ratio"] < 0.5
+    )
+    assert seg["judgedGroups"] == 3 and seg["rows"] == 3000
+    assert patch["phase"] == "Degraded"
+
+
+def test_equal_groups_pass_and_small_groups_are_not_judged(monkeypatch: pytest.MonkeyPatch) -> None:
+    serve(monkeypatch, window(b_approval=0.6))
+    c = condition(
+        run(spec(segments=[{"feature": "applicant_group", "metric": "accuracy"}])), "FairnessViolated"
+    )
+    assert (c["status"], c["reason"]) == ("False", "WithinRatio")
+    c = condition(run(spec(segments=[{"feature": "applicant_group", "minRows": 5000}])), "FairnessViolated")
+    assert (c["status"], c["reason"]) == ("Unknown", "InsufficientData")
+    c = condition(run(spec(segments=[{"feature": "zip_code"}])), "FairnessViolated")
+    assert c["status"] == "Unknown" and "zip_code: not a captured feature" in c["message"]
+
+
+def test_labels_stale_when_none_arrived_for_twice_the_declared_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    serve(monkeypatch, window(labelled=0.5, label_age=3 * 600))
+    c = condition(run(spec(labelDelay="10m")), "LabelsStale")
+    assert (c["status"], c["reason"]) == ("True", "LabelsStopped")
+    assert "the last label arrived 1800s ago (labelDelay 10m)" in c["message"]
+    serve(monkeypatch, window(labelled=0.5, label_age=60))
+    patch = run(spec(labelDelay="10m"))
+    c = condition(patch, "LabelsStale")
+    assert (c["status"], c["reason"]) == ("False", "LabelsArriving")
+    assert 0.4 < patch["performance"]["labelCoverage"] < 0.6
+    serve(monkeypatch, window(labelled=0.5, age=300))  # every prediction is younger than the delay
+    c = condition(run(spec(labelDelay="10m")), "LabelsStale")
+    assert (c["status"], c["reason"]) == ("Unknown", "InsufficientData")
+
+
+def test_no_captured_traffic_is_unknown_for_quality(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sidecars, "read_window", lambda endpoints, **_: sidecars.Window(
+        pd.DataFrame(), [], {p: f"{p}: connection refused" for p in endpoints}))  # fmt: skip
+    patch = run(spec(segments=[{"feature": "applicant_group"}], labelDelay="10m"))
+    for kind in ("PerformanceDegraded", "FairnessViolated", "LabelsStale"):
+        c = condition(patch, kind)
+        assert (c["status"], c["reason"]) == ("Unknown", "SidecarUnreachable"), kind
+    assert patch["phase"] == "Unknown"
