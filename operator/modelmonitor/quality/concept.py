@@ -23,21 +23,26 @@ The rule, per detector:
 ``delta`` is ADWIN's significance; DDM has none, and Page-Hinkley's ``delta`` is a magnitude in the
 error's units, not a probability, so the two others keep river's defaults.
 
-A checkpoint is a pickle of river's detector: restore one only from the operator's own store (an
-unpickled object can run code), and only with the river version that wrote it.
+A checkpoint is plain JSON, kept in a ConfigMap that the monitor's namespace users can edit, so it is
+restored without pickle or eval: each detector is rebuilt from its kind and settings, then given its
+state field by field, and only numbers (or true/false) are taken where numbers are kept. ADWIN's
+window lives in river's Rust code; its state is river's own serialisation of it (bincode bytes,
+base64 in the JSON), which is checked field by field here, since Rust panics on bytes it cannot
+read, before Rust reads it. A checkpoint is taken only by the river version that wrote it.
 """
 
 from __future__ import annotations
 
 import base64
 import math
-import pickle
+import struct
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from river import drift
 from river.__version__ import __version__ as RIVER_VERSION
+from river._river_rust.drift import AdaptiveWindowing
 
 KINDS = ("adwin", "ddm", "page-hinkley")
 
@@ -157,38 +162,82 @@ class ConceptDetector:
         return Change(row, point, before, after)
 
     def to_checkpoint(self) -> dict[str, Any]:
-        """The detector and our state, to resume on another process with the same river version."""
-        state = pickle.dumps((self._detector, self._segment, self._warning))
+        """The detector and our state as plain JSON numbers, to resume with the same river version."""
+        seg = self._segment
+        ours = {name: getattr(seg, name) for name in _OURS if name != "warning"} | {"warning": self._warning}
+        detector: dict[str, Any] = {name: _number(_get(self._detector, name)) for name in _FIELDS[self.kind]}
+        if self.kind == "adwin":
+            helper = self._detector._helper
+            detector["helper_args"] = list(helper.__getnewargs__())
+            detector["helper_state"] = base64.b64encode(helper.__getstate__()).decode("ascii")
         return {
+            "format": FORMAT,
             "river": RIVER_VERSION,
             "kind": self.kind,
             "delta": self.delta,
             "rows": self.rows,
-            "state": base64.b64encode(state).decode("ascii"),
+            "state": {"detector": type(self._detector).__name__, "river": detector, "ours": ours},
         }
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], kind: str | None = None) -> ConceptDetector:
-        """A detector resumed from ``to_checkpoint``; refuses another river version, or another ``kind``
-        when one is asked for (the state of one detector means nothing to another)."""
+        """A detector resumed from ``to_checkpoint``; refuses another river version or format, another
+        ``kind`` when one is asked for (the state of one detector means nothing to another), and any
+        field missing, unknown or of another type than a number where a number belongs."""
+        if not isinstance(checkpoint, dict):
+            raise ValueError(f"{_WHERE}: a {type(checkpoint).__name__}, expected an object")
+        if checkpoint.get("format") != FORMAT:
+            raise ValueError(f"{_WHERE}: format {checkpoint.get('format')!r}, expected {FORMAT!r}")
         written = checkpoint.get("river")
         if written != RIVER_VERSION:
             raise ValueError(
-                f"ConceptDetector checkpoint: written with river {written}, this is river "
+                f"{_WHERE}: written with river {written}, this is river "
                 f"{RIVER_VERSION}; start a new detector (its state does not carry over)"
             )
         found = checkpoint.get("kind")
         if found not in KINDS or (kind is not None and found != kind):
-            raise ValueError(
-                f"ConceptDetector checkpoint: kind {found!r}, expected {kind or ' or '.join(KINDS)}"
-            )
-        restored = cls(str(found), float(checkpoint["delta"]))
-        detector, segment, warning = pickle.loads(base64.b64decode(checkpoint["state"]))
-        if type(detector) is not type(restored._detector):
-            raise ValueError(f"ConceptDetector checkpoint: holds a {type(detector).__name__}, not {found}")
-        restored._detector, restored._segment, restored._warning = detector, segment, warning
-        restored.rows = int(checkpoint["rows"])
+            raise ValueError(f"{_WHERE}: kind {found!r}, expected {kind or ' or '.join(KINDS)}")
+        restored = cls(str(found), _typed(checkpoint, "delta", float))
+        restored.rows = _typed(checkpoint, "rows", int, low=0)
+        state = _mapping(checkpoint, "state", {"detector", "river", "ours"})
+        held = state["detector"]
+        if held != type(restored._detector).__name__:
+            raise ValueError(f"{_WHERE}: holds a {held}, not {found}")
+        restored._segment, restored._warning = _restore_segment(_mapping(state, "ours", set(_OURS)))
+        extra = {"helper_args", "helper_state"} if found == "adwin" else set()
+        fields = _mapping(state, "river", set(_FIELDS[str(found)]) | extra)
+        _restore_detector(restored._detector, str(found), fields)
         return restored
+
+
+FORMAT = "modelmonitor.concept/v1"
+_WHERE = "ConceptDetector checkpoint"
+# The state of each river detector, as attributes (a dot reaches into river's running Mean), and what
+# each holds: "bool", "count" (a number >= 0), "number", "unit" (a number in 0..1), or "sentinel" (a
+# number, or null for the value a fresh detector holds there: None or infinity, "no minimum yet").
+_FIELDS: dict[str, dict[str, str]] = {
+    "adwin": {"_drift_detected": "bool"},
+    "ddm": {
+        "_drift_detected": "bool",
+        "_warning_detected": "bool",
+        "_p.n": "count",
+        "_p._mean": "unit",
+        "_p_min": "sentinel",
+        "_s_min": "sentinel",
+        "_ps_min": "sentinel",
+    },
+    "page-hinkley": {
+        "_drift_detected": "bool",
+        "_x_mean.n": "count",
+        "_x_mean._mean": "number",
+        "_sum_increase": "number",
+        "_sum_decrease": "number",
+        "_min_increase": "sentinel",
+        "_max_decrease": "number",
+    },
+}
+_OURS = ("n", "total", "point", "point_n", "point_total", "warning")
+_ADWIN_SETTINGS = ("delta", "clock", "max_buckets", "min_window_length", "grace_period")
 
 
 def _build(kind: str, delta: float) -> Any:
@@ -197,3 +246,154 @@ def _build(kind: str, delta: float) -> Any:
     if kind == "ddm":
         return drift.binary.DDM()
     return drift.PageHinkley(mode="up")
+
+
+def _get(obj: Any, path: str) -> Any:
+    for name in path.split("."):
+        obj = getattr(obj, name)
+    return obj
+
+
+def _set(obj: Any, path: str, value: Any) -> None:
+    *parents, name = path.split(".")
+    for parent in parents:
+        obj = getattr(obj, parent)
+    setattr(obj, name, value)
+
+
+def _number(value: Any) -> Any:
+    """``value`` for JSON: None and infinities (a fresh detector's "nothing yet") become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (bool is an int to Python, not a number here; nor is an int past float)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _typed(holder: dict[str, Any], key: str, kind: type, low: float | None = None) -> Any:
+    """``holder[key]`` if it is of ``kind`` (a float field takes an int too), at least ``low``."""
+    value: Any = holder.get(key)
+    fits = isinstance(value, bool) if kind is bool else _is_number(value)
+    if kind is int and not isinstance(value, int):
+        fits = False
+    if not fits or (low is not None and value < low):
+        need = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+        floor = f" >= {low}" if low is not None and kind is not bool else ""
+        raise ValueError(f"{_WHERE}: {key} is {value!r}, expected {need}{floor}")
+    return float(value) if kind is float else value
+
+
+def _mapping(holder: dict[str, Any], key: str, keys: set[str]) -> dict[str, Any]:
+    """``holder[key]``, an object with exactly ``keys``."""
+    value = holder.get(key)
+    if not isinstance(value, dict) or set(value) != keys:
+        found = sorted(value) if isinstance(value, dict) else type(value).__name__
+        raise ValueError(f"{_WHERE}: {key} holds {found}, expected the fields {sorted(keys)}")
+    return value
+
+
+def _restore_segment(ours: dict[str, Any]) -> tuple[_Segment, bool]:
+    seg = _Segment(n=_typed(ours, "n", int, low=0), total=_typed(ours, "total", float))
+    seg.point = None if ours["point"] is None else _typed(ours, "point", int, low=0)
+    seg.point_n = _typed(ours, "point_n", int, low=0)
+    seg.point_total = _typed(ours, "point_total", float)
+    if seg.point_n > seg.n:
+        raise ValueError(f"{_WHERE}: ours.point_n {seg.point_n} is more than ours.n {seg.n}")
+    return seg, _typed(ours, "warning", bool)
+
+
+def _restore_detector(detector: Any, kind: str, fields: dict[str, Any]) -> None:
+    """Set the state in ``fields`` on a fresh ``detector`` of ``kind``, after checking every value."""
+    values: dict[str, Any] = {}
+    for name, held in _FIELDS[kind].items():
+        if held == "sentinel" and fields[name] is None:
+            values[name] = _get(detector, name)  # the fresh detector's None or infinity
+        elif held == "bool":
+            values[name] = _typed(fields, name, bool)
+        else:
+            low = 0.0 if held in ("count", "unit") else None
+            values[name] = _typed(fields, name, float, low=low)
+            if held == "unit" and values[name] > 1:
+                raise ValueError(f"{_WHERE}: {name} is {values[name]}, expected a number in 0..1")
+    minima = [values[name] for name in ("_p_min", "_s_min", "_ps_min")] if kind == "ddm" else []
+    if len({m is None or math.isinf(m) for m in minima}) > 1:  # DDM sets its three minima together
+        raise ValueError(f"{_WHERE}: _p_min, _s_min and _ps_min must be all null or all numbers")
+    if kind == "adwin":
+        detector._helper = _adwin_helper(detector, fields["helper_args"], fields["helper_state"])
+    for name, value in values.items():
+        _set(detector, name, value)
+
+
+def _adwin_helper(detector: Any, args: Any, state: Any) -> Any:
+    """river's Rust window from its constructor arguments and its serialised state (bincode bytes).
+
+    The bytes are checked here before Rust reads them: a malformed state makes Rust panic (a
+    ``BaseException`` that prints a backtrace), and an inconsistent one would panic later, on update.
+    """
+    expected = [getattr(detector, name) for name in _ADWIN_SETTINGS]
+    if (
+        not isinstance(args, list)
+        or len(args) != len(expected)
+        or not all(
+            _is_number(a) and a == e and type(a) is type(e) for a, e in zip(args, expected, strict=False)
+        )
+    ):
+        raise ValueError(f"{_WHERE}: helper_args {args!r}, expected {expected} (this detector's settings)")
+    if not isinstance(state, str):
+        raise ValueError(f"{_WHERE}: helper_state is a {type(state).__name__}, expected base64 text")
+    try:
+        raw = base64.b64decode(state, validate=True)
+    except ValueError as error:
+        raise ValueError(f"{_WHERE}: helper_state is not base64 ({error})") from error
+    _check_window(raw, expected)
+    helper = AdaptiveWindowing(*expected)
+    try:
+        helper.__setstate__(raw)
+    except BaseException as error:  # Rust's panic is a BaseException; let interrupts through
+        if isinstance(error, KeyboardInterrupt | SystemExit):
+            raise
+        raise ValueError(f"{_WHERE}: helper_state is not ADWIN's state ({error})") from error
+    return helper
+
+
+def _check_window(raw: bytes, args: list[Any]) -> None:
+    """ADWIN's state bytes (river 0.26's bincode layout) are complete, finite and consistent."""
+    delta, clock, max_buckets, min_window, grace = args
+    head = struct.Struct("<diQdddddd iiii Q")
+    if len(raw) < head.size:
+        raise ValueError(f"{_WHERE}: helper_state holds {len(raw)} bytes, too few for ADWIN's state")
+    fields = head.unpack_from(raw)
+    settings, sums, n_lists = fields[:5], fields[5:9], fields[13]  # then 4 counters, not checked
+    if settings != (delta, clock, max_buckets, float(min_window), float(grace)):
+        raise ValueError(f"{_WHERE}: helper_state holds the settings {settings}, not {tuple(args)}")
+    width, total_width = sums[2], sums[3]
+    if not all(map(math.isfinite, sums)) or width < 0 or total_width < 0:
+        raise ValueError(f"{_WHERE}: helper_state holds the sums {sums}: not a window")
+    if not 1 <= n_lists <= 63:
+        raise ValueError(f"{_WHERE}: helper_state holds {n_lists} bucket lists, expected 1 to 63")
+    offset, rows = head.size, 0
+    bucket = struct.Struct(f"<QQQ{max_buckets + 1}dQ{max_buckets + 1}d")
+    for level in range(n_lists):
+        if offset + bucket.size > len(raw):
+            raise ValueError(f"{_WHERE}: helper_state ends inside bucket list {level}")
+        size, used, n_totals, *values = bucket.unpack_from(raw, offset)
+        if (size, n_totals, values[max_buckets + 1]) != (max_buckets, max_buckets + 1, max_buckets + 1):
+            raise ValueError(f"{_WHERE}: helper_state bucket list {level} is not {max_buckets + 1} long")
+        # River keeps every list but the first non-empty; an empty one would panic when ADWIN drops it.
+        if not (level == 0 or used > 0) or used > max_buckets or not all(map(math.isfinite, values)):
+            raise ValueError(f"{_WHERE}: helper_state bucket list {level} holds {used} buckets or a NaN")
+        rows += used << level
+        offset += bucket.size
+    if rows != width:
+        raise ValueError(f"{_WHERE}: helper_state's buckets hold {rows} rows, its width is {width}")
+    tail = struct.Struct("<diQii")
+    if len(raw) - offset != tail.size or tail.unpack_from(raw, offset) != tuple(args):
+        raise ValueError(f"{_WHERE}: helper_state does not end with the settings {tuple(args)}")

@@ -8,11 +8,18 @@ A fixed classifier trained on the first concept gives the 0/1 errors, whose rate
 
 from __future__ import annotations
 
+import base64
+import builtins
+import copy
 import itertools
 import json
+import math
+import pickle
 import re
 import statistics
+import struct
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +29,7 @@ from river.datasets import synth
 from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier
 
+from modelmonitor.quality import concept
 from modelmonitor.quality.concept import KINDS, ConceptDetector
 
 DRIFT_AT = 5000
@@ -188,3 +196,169 @@ def test_ddm_refuses_errors_that_are_not_0_or_1() -> None:
 def test_bad_settings_are_refused(kind: str, delta: float) -> None:
     with pytest.raises(ValueError, match="ConceptDetector"):
         ConceptDetector(kind, delta)
+
+
+# A checkpoint lives in a ConfigMap that namespace users can edit: what it holds must never run.
+RAN: list[str] = []
+
+
+class _Payload:
+    """Unpickling this would call ``RAN.append``: the test sees whether anything ran."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RAN.append, ("unpickled",))
+
+
+def checkpoint_at(kind: str, rows: int = 3000, seed: int = 15) -> dict[str, Any]:
+    detector = ConceptDetector(kind)
+    detector.update(bernoulli(0.1, 0.35, seed=seed, rows=rows))
+    loaded: dict[str, Any] = json.loads(json.dumps(detector.to_checkpoint(), allow_nan=False))
+    return loaded
+
+
+def edited(checkpoint: dict[str, Any], part: str, field: str, value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(checkpoint)
+    (out if part == "top" else out["state"][part])[field] = value
+    return out
+
+
+def test_the_checkpoint_is_plain_json_with_its_format_and_numbers() -> None:
+    checkpoint = ConceptDetector("ddm").to_checkpoint()
+    text = json.dumps(checkpoint, allow_nan=False)  # strict JSON: no NaN or Infinity
+    assert checkpoint["format"] == "modelmonitor.concept/v1"
+    assert {"format", "river", "kind", "delta", "rows", "state"} == set(checkpoint)
+    assert json.loads(text)["state"]["river"]["_ps_min"] is None  # DDM's "no minimum yet"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_pickle_payload_or_a_string_for_a_number_is_refused_and_nothing_runs(kind: str) -> None:
+    checkpoint = checkpoint_at(kind)
+    payload = base64.b64encode(pickle.dumps(_Payload())).decode("ascii")
+    number = "_p.n" if kind == "ddm" else "_x_mean.n" if kind == "page-hinkley" else "_drift_detected"
+    bad = [
+        edited(checkpoint, "top", "state", payload),  # the old pickle checkpoint's shape
+        edited(checkpoint, "river", number, payload),
+        edited(checkpoint, "river", number, "5"),
+        edited(checkpoint, "river", number, [1]),
+        edited(checkpoint, "ours", "total", "12.0"),
+        edited(checkpoint, "ours", "n", 3000.5),
+        edited(checkpoint, "ours", "warning", 0),  # a number where true/false belongs
+        edited(checkpoint, "ours", "n", True),  # and true where a number belongs
+        edited(checkpoint, "ours", "total", 10**400),  # an integer no float can hold
+        edited(checkpoint, "top", "rows", "3000"),
+        edited(checkpoint, "top", "delta", "0.002"),
+        edited(checkpoint, "river", "extra", 1),
+    ]
+    if kind == "adwin":
+        bad.append(edited(checkpoint, "river", "helper_state", payload))
+        bad.append(edited(checkpoint, "river", "helper_args", [0.002, "32", 5, 5, 10]))
+    for broken in bad:
+        with pytest.raises(ValueError, match="ConceptDetector checkpoint"):
+            ConceptDetector.from_checkpoint(json.loads(json.dumps(broken)))
+    without = copy.deepcopy(checkpoint)
+    del without["state"]["ours"]["point"]
+    with pytest.raises(ValueError, match="expected the fields"):
+        ConceptDetector.from_checkpoint(without)
+    with pytest.raises(ValueError, match="a str, expected an object"):
+        ConceptDetector.from_checkpoint(payload)  # type: ignore[arg-type]
+    assert RAN == []
+
+
+def test_malformed_adwin_window_bytes_are_refused_before_rust_reads_them() -> None:
+    checkpoint = checkpoint_at("adwin")
+    raw = base64.b64decode(checkpoint["state"]["river"]["helper_state"])
+    width_at = 8 + 4 + 8 + 8 * 4  # after delta, clock, max_buckets, 2 settings, total and variance
+
+    def patched(offset: int, fmt: str, value: float) -> bytes:
+        out = bytearray(raw)
+        struct.pack_into(fmt, out, offset, value)
+        return bytes(out)
+
+    broken = [
+        raw[:10],
+        raw[:-1],
+        raw + b"\0",
+        b"\xff" * len(raw),
+        patched(width_at, "<d", 12345.0),  # a width its buckets do not hold
+        patched(width_at, "<d", float("nan")),
+        patched(8, "<i", 0),  # clock 0 would divide by zero in Rust
+        patched(len(raw) - 28, "<d", 0.5),  # the settings at the end disagree
+    ]
+    for state in broken:
+        bad = edited(checkpoint, "river", "helper_state", base64.b64encode(state).decode("ascii"))
+        with pytest.raises(ValueError, match="helper_state"):
+            ConceptDetector.from_checkpoint(bad)
+    with pytest.raises(ValueError, match="not base64"):
+        ConceptDetector.from_checkpoint(edited(checkpoint, "river", "helper_state", "%%%"))
+
+
+def _no_code(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the checkpoint made the restore run code")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_checkpoint_edited_to_other_numbers_restores_and_stays_a_valid_detector(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("loads", "load", "Unpickler"):
+        monkeypatch.setattr(pickle, name, _no_code)
+    monkeypatch.setattr(builtins, "eval", _no_code)
+    monkeypatch.setattr(builtins, "exec", _no_code)
+    checkpoint = checkpoint_at(kind)
+    checkpoint["rows"] = 7
+    checkpoint["state"]["ours"] |= {"n": 40, "total": 3.5, "point": None, "point_n": 0}
+    river_state = checkpoint["state"]["river"]
+    if kind == "ddm":
+        river_state |= {"_p.n": 40, "_p._mean": 0.1, "_p_min": None, "_s_min": None, "_ps_min": None}
+    if kind == "page-hinkley":
+        river_state |= {"_x_mean.n": 40, "_x_mean._mean": 0.1, "_sum_increase": -2, "_min_increase": -3.0}
+    if kind == "adwin":  # the window's sum, in river's own bytes: the buckets are left as they were
+        raw = bytearray(base64.b64decode(river_state["helper_state"]))
+        struct.pack_into("<d", raw, 8 + 4 + 8 + 8 * 2, 123.0)
+        river_state["helper_state"] = base64.b64encode(bytes(raw)).decode("ascii")
+    restored = ConceptDetector.from_checkpoint(json.loads(json.dumps(checkpoint)), kind=kind)
+    assert restored.rows == 7 and restored._segment.n == 40 and restored._segment.total == 3.5
+    detector = restored._detector
+    if kind == "ddm":
+        assert (detector._p.n, detector._p.get(), detector._p_min, detector._ps_min) == (
+            40,
+            0.1,
+            None,
+            math.inf,
+        )
+    if kind == "page-hinkley":
+        assert (detector._x_mean.n, detector._sum_increase, detector._min_increase) == (40, -2, -3.0)
+    if kind == "adwin":
+        assert detector.total == 123.0
+    # Still a detector: it takes more errors and finds the planted rise, with a rise's before and after.
+    changes = restored.update(bernoulli(0.1, 0.35, seed=16, rows=8000), start_row=0)
+    assert any(c.row >= DRIFT_AT for c in changes)
+    assert all(c.error_after > c.error_before and c.change_point <= c.row for c in changes)
+    assert restored.rows == 8007
+
+
+def test_the_module_never_imports_pickle() -> None:
+    source = Path(concept.__file__).read_text(encoding="utf-8")
+    assert "import pickle" not in source
+    assert re.search(r"\bpickle\.|\beval\(|\bexec\(", source) is None
+
+
+def test_a_panic_in_rust_reading_the_window_comes_out_as_value_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    checkpoint = checkpoint_at("adwin")
+    raw = base64.b64decode(checkpoint["state"]["river"]["helper_state"])
+    monkeypatch.setattr(concept, "_check_window", lambda raw, args: None)  # let Rust read them
+    bad = edited(checkpoint, "river", "helper_state", base64.b64encode(raw[:-1]).decode("ascii"))
+    with pytest.raises(ValueError, match="is not ADWIN's state"):  # Rust panicked: a BaseException
+        ConceptDetector.from_checkpoint(bad)
+
+
+def test_an_adwin_checkpoint_grows_with_the_log_of_its_window() -> None:
+    errors = bernoulli(0.2, 0.2, seed=17, rows=100_000)  # stationary: the window is never cut
+    sizes = {}
+    for rows in (1000, 10_000, 100_000):
+        detector = ConceptDetector("adwin")
+        assert detector.update(errors[:rows]) == []
+        sizes[rows] = len(json.dumps(detector.to_checkpoint()))
+    print(f"ADWIN checkpoint JSON bytes by rows: {sizes}")
+    # ADWIN's buckets are exponential: 100 times the rows is less than twice the size.
+    assert sizes[1000] < sizes[10_000] < sizes[100_000] < 2 * sizes[1000]
