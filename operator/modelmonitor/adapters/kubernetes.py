@@ -127,6 +127,15 @@ class KubernetesClient:
             )
         )
 
+    def merge_patch_configmap(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        """A merge patch; with metadata.resourceVersion in it, a concurrent write answers 409."""
+        _call(
+            lambda: self._core.patch_namespaced_config_map(
+                name, namespace, body, _content_type=MERGE_PATCH, _preload_content=False,
+                field_manager=FIELD_MANAGER,
+            )
+        )  # fmt: skip
+
     def list_replicasets(self, namespace: str, selector: dict[str, Any]) -> list[dict[str, Any]]:
         """ReplicaSets a LabelSelector selects (filtered here too); see ``list_pods``."""
         response = _call(

@@ -143,6 +143,18 @@ class SegmentStatus(Model):
     passed: bool | None = None
 
 
+class ConceptStatus(Model):
+    detector: str | None = None
+    rows: int | None = Field(default=None, description="Labelled predictions fed to the detector so far.")
+    detectedAt: str | None = Field(
+        default=None, description="Prediction time at which the last rise was detected."
+    )
+    changeAt: str | None = Field(default=None, description="Estimated start of the last rise.")
+    row: int | None = Field(default=None, description="Detector row of the estimated start.")
+    errorBefore: float | None = None
+    errorAfter: float | None = None
+
+
 class PerformanceStatus(Model):
     task: str | None = None
     summary: str | None = Field(default=None, description="The headline figure, for the printer column.")
@@ -158,6 +170,7 @@ class PerformanceStatus(Model):
     )
     metrics: dict[str, float] = Field(default_factory=dict, description="Realized metrics on labelled rows.")
     segments: list[SegmentStatus] = Field(default_factory=list, max_length=50)
+    concept: ConceptStatus | None = None
 
 
 class ExperimentStatus(Model):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmonitor.api.spec import ModelMonitorSpec
-from modelmonitor.evaluate import checks, drift, fairness, integrity, performance, slo, unbuilt
+from modelmonitor.evaluate import checks, concept, drift, fairness, integrity, performance, slo, unbuilt
 from modelmonitor.evaluate.findings import Finding, Verdict
 from modelmonitor.evaluate.observations import Observations, compare
 
@@ -30,6 +30,7 @@ EVALUATORS: tuple[Evaluator, ...] = (
     integrity.evaluate,
     performance.evaluate,
     fairness.evaluate,
+    concept.evaluate,
     unbuilt.evaluate,
 )
 
@@ -39,6 +40,7 @@ class Evaluation:
     verdicts: list[Verdict] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
     drift: dict[str, Any] | None = None  # the drift report, for metrics and the retrain Job's env
+    state: dict[str, Any] = field(default_factory=dict)  # what to keep for the next evaluation
 
 
 def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) -> Evaluation:
@@ -49,6 +51,7 @@ def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) 
     for evaluator in EVALUATORS:
         finding = evaluator(spec, obs, status)
         out.verdicts.extend(finding.verdicts)
+        out.state.update(finding.state)
         for key, value in finding.status.items():  # one level deep: performance.segments is fairness's
             held = out.status.get(key)
             out.status[key] = (

@@ -27,11 +27,14 @@ class Verdict:
 
 @dataclass
 class Finding:
-    """One evaluator's result: its conditions, and the ``status`` fields it writes (for example
-    ``{"slo": {...}}``); each status field has exactly one owner among the evaluators."""
+    """One evaluator's result: its conditions, the ``status`` fields it writes (for example
+    ``{"slo": {...}}``; each status field has exactly one owner among the evaluators), and its state."""
 
     verdicts: list[Verdict] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    """What this evaluator keeps for the next evaluation (under its own key; survives restarts in the
+    monitor's state ConfigMap, and comes back in ``Observations.state``)."""
 
 
 def fmt(value: float | None, unit: str = "") -> str:

@@ -20,6 +20,8 @@ class Observations:
 
     lookback_seconds: float
     now: float = 0.0  # when the evaluation runs (unix s)
+    revision: str = ""  # the pod template hash evaluated (a new one starts the detectors afresh)
+    state: dict[str, Any] = field(default_factory=dict)  # what the evaluators kept last time
     slo: dict[str, float | None] = field(default_factory=dict)
     slo_error: str | None = None
     slo_basis: dict[str, tuple[str, str]] = field(default_factory=dict)

@@ -1,7 +1,6 @@
 """Say so in status when a spec asks for what this operator version does not evaluate yet.
 
-``spec.performance.conceptDrift`` (concept drift on the error stream) and ``spec.experiment`` (A/B
-tests) are accepted and validated, so manifests written for them keep
+``spec.experiment`` (A/B tests) is accepted and validated, so manifests written for them keep
 working when they are built; until then no condition may look as if they were checked. Each such
 condition is Unknown with reason ``NotImplemented``, which ``phase_of`` leaves out of the phase (it
 is not missing data, and it is not a verdict) and no action ever counts as a breach.
@@ -22,11 +21,6 @@ _NO_VERDICT = "this version of the operator does not evaluate it yet: no verdict
 def judge_unbuilt(spec: ModelMonitorSpec) -> list[Verdict]:
     """One Unknown/NotImplemented verdict per condition the spec asks for and nothing evaluates."""
     out: list[Verdict] = []
-    perf = spec.performance
-    if perf is not None and perf.conceptDrift is not None:
-        out.append(Verdict(ConditionType.CONCEPT_DRIFT, "Unknown", NOT_IMPLEMENTED,
-                           f"spec.performance.conceptDrift ({perf.conceptDrift.detector}) is accepted, "
-                           f"but {_NO_VERDICT}"))  # fmt: skip
     if spec.experiment is not None:
         out.append(Verdict(ConditionType.EXPERIMENT, "Unknown", NOT_IMPLEMENTED,
                            f"spec.experiment (challenger {spec.experiment.challenger.deployment}) is accepted, "

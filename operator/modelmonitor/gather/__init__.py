@@ -18,10 +18,11 @@ from modelmonitor.evaluate.findings import Verdict
 from modelmonitor.evaluate.observations import Observations
 from modelmonitor.gather.prometheus import PortFactory, gather_prometheus
 from modelmonitor.gather.sidecars import gather_window
+from modelmonitor.gather.state import gather_state
 from modelmonitor.policy import egress
 from modelmonitor.policy.queries import Selector
 from modelmonitor.policy.request import Request
-from modelmonitor.workload.injection import model_container
+from modelmonitor.workload.injection import model_container, template_hash
 from modelmonitor.workload.selection import owned_replicasets, template_hashes
 
 MIN_LOOKBACK = 60.0  # seconds: rate() needs a few scrapes, even right after a new revision
@@ -31,6 +32,7 @@ MIN_LOOKBACK = 60.0  # seconds: rate() needs a few scrapes, even right after a n
 class Gathered:
     observations: Observations
     failures: list[str] = field(default_factory=list)  # sources that failed: prometheus, sidecar, reference
+    state_configmap: dict[str, Any] | None = None  # where the evaluators' state was read from
 
 
 class Gatherer:
@@ -71,4 +73,10 @@ class Gatherer:
             replicasets=replicasets, injected=injected, started=since, token=token, allow=self.egress,
             max_bytes=self.settings.reference_max_bytes,
         )  # fmt: skip
+        if spec.performance is not None and spec.performance.conceptDrift is not None:
+            # Only the concept-drift detector keeps state: a monitor without one costs no read.
+            out.observations.state, out.state_configmap = gather_state(
+                self.kube, req.namespace, req.name, req.uid
+            )
+        out.observations.revision = template_hash(deployment)
         return out

@@ -17,6 +17,7 @@ from modelmonitor.act import Actor, Note
 from modelmonitor.act.alerts import Alerter
 from modelmonitor.act.alerts import record as record_alerts
 from modelmonitor.act.sidecar import SidecarActor
+from modelmonitor.act.state import save_state
 from modelmonitor.adapters.ports import KubernetesPort, SidecarPort, WebhookPort
 from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import ModelMonitorSpec
@@ -108,6 +109,9 @@ class Reconciler:
             )
             out.status_patch["phase"] = str(Phase.ERROR if setup_failed else phase_of(evaluation.verdicts))
             self._apply(req, out, evaluation.verdicts)
+            if evaluation.state:
+                out.notes += save_state(self.kube, req.namespace, req.name, req.uid, evaluation.state,
+                                        gathered.state_configmap)  # fmt: skip
             self._act(spec, req, deployment, managed, out)
         out.transitions = transitions(req, out.status_patch["conditions"])
         if out.evaluated and spec.actions.alerts:

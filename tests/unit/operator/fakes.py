@@ -18,6 +18,7 @@ from typing import Any
 import jsonpatch
 
 from modelmonitor.adapters.kubernetes import check_opted_in, secret_value
+from modelmonitor.adapters.ports import KubernetesError
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.operator.reconciler import Reconciler, Request
 from modelmonitor.operator.settings import OperatorSettings
@@ -40,6 +41,7 @@ class FakeKube:
         self.webhook_secrets: dict[str, dict[str, Any]] = {}  # Secrets by name, read for webhook URLs
         self.secrets: dict[str, dict[str, Any]] = {}  # the admin Secrets (and foreign ones) by name
         self.network_policies: dict[str, dict[str, Any]] = {}  # by name
+        self.configmaps: dict[str, dict[str, Any]] = {}  # by name
         self._names = itertools.count(1)
 
     def _call(self, name: str, arg: Any = None) -> None:
@@ -75,7 +77,23 @@ class FakeKube:
 
     def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         self._call("get_configmap", name)
-        return None
+        found = self.configmaps.get(name)
+        return copy.deepcopy(found) if found else None
+
+    def create_configmap(self, namespace: str, body: dict[str, Any]) -> None:
+        self._call("create_configmap", body["metadata"]["name"])
+        if not _create(self.configmaps, namespace, body, self._names):
+            raise KubernetesError(409, "Conflict", f"configmaps {body['metadata']['name']!r} already exists")
+
+    def merge_patch_configmap(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        """Like the API server: 409 when the patch's resourceVersion is not the stored one."""
+        self._call("merge_patch_configmap", name)
+        stored = self.configmaps[name]
+        wanted = (body.get("metadata") or {}).get("resourceVersion")
+        if wanted is not None and wanted != stored["metadata"]["resourceVersion"]:
+            raise KubernetesError(409, "Conflict", "the object has been modified")
+        stored["data"] = {**(stored.get("data") or {}), **(body.get("data") or {})}
+        stored["metadata"]["resourceVersion"] = str(next(self._names))
 
     def list_jobs(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
         self._call("list_jobs", match_labels)

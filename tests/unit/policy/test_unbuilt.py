@@ -16,7 +16,7 @@ def test_nothing_is_said_when_nothing_unbuilt_is_asked_for() -> None:
     assert judge_unbuilt(spec()) == []
 
 
-def test_concept_drift_and_experiment_each_say_not_implemented() -> None:
+def test_an_experiment_says_not_implemented() -> None:
     verdicts = judge_unbuilt(spec(
         performance={"task": "binary-classification", "metrics": [{"name": "accuracy", "min": 0.8}],
                      "segments": [{"feature": "applicant_group", "metric": "approval_rate", "minRatio": 0.8}],
@@ -24,10 +24,9 @@ def test_concept_drift_and_experiment_each_say_not_implemented() -> None:
         experiment={"challenger": {"deployment": "credit-v2"}, "metric": "accuracy"},
     ))  # fmt: skip
     by_type = {v.type: v for v in verdicts}
-    # Performance and fairness are evaluated (evaluate/performance.py, evaluate/fairness.py).
-    assert set(by_type) == {"ConceptDrift", "Experiment"}
+    # Performance, fairness and concept drift are evaluated (evaluate/performance.py, fairness.py, concept.py).
+    assert set(by_type) == {"Experiment"}
     assert {(v.status, v.reason) for v in verdicts} == {("Unknown", "NotImplemented")}
-    assert "adwin" in by_type["ConceptDrift"].message
     assert (
         "credit-v2" in by_type["Experiment"].message
         and "nothing is promoted" in by_type["Experiment"].message
@@ -40,7 +39,7 @@ def test_the_phase_ignores_not_implemented() -> None:
         Verdict("SLOBreached", "False", "WithinObjectives", ""),
         Verdict("DataDrift", "False", "NoDrift", ""),
     ]
-    unbuilt = judge_unbuilt(spec(performance={"task": "regression", "conceptDrift": {}}))
+    unbuilt = judge_unbuilt(spec(experiment={"challenger": {"deployment": "v2"}, "metric": "accuracy"}))
     assert unbuilt and phase_of(healthy + unbuilt) == "Healthy"
     # Other Unknowns still count.
     assert (
