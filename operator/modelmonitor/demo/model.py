@@ -1,7 +1,7 @@
 """A small, real credit-scoring model server for demos, tests and benchmarks.
 
 Started as ``modelmonitor demo-model --port 8081 [--host 127.0.0.1] [--name credit] [--version v1]
-[--delay-ms 0] [--cpu-ms 0] [--error-rate 0] [--seed 0]``. It scores loan applicants with a fixed
+[--delay-ms 0] [--cpu-ms 0] [--error-rate 0] [--flip-rate 0] [--seed 0]``. It scores loan applicants with a fixed
 logistic regression over the 10 features of :data:`modelmonitor.demo.data.FEATURES` (missing
 numeric features take their reference mean) and answers, per protocol:
 
@@ -20,7 +20,9 @@ numeric features take their reference mean) and answers, per protocol:
 
 ``--delay-ms`` sleeps before answering (a slow model), ``--cpu-ms`` busy-spins that much CPU per
 request (benchmarks), ``--error-rate`` answers that share of predict requests with a 500 (the
-sequence of failures is fixed by ``--seed``). A malformed payload gets a 400 with a JSON message.
+sequence of failures is fixed by ``--seed``), ``--flip-rate`` answers that share of records with the
+opposite decision (its probabilities swapped: a worse model, for quality demos; the sequence of
+flipped records is fixed by ``--seed`` too). A malformed payload gets a 400 with a JSON message.
 """
 
 from __future__ import annotations
@@ -122,13 +124,32 @@ def mlflow_records(body: Any) -> list[dict[str, Any]]:
 class DemoModel:
     """The HTTP application and its failure/latency knobs."""
 
-    def __init__(self, name: str, version: str, delay_ms: float, cpu_ms: float, error_rate: float, seed: int):
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        delay_ms: float,
+        cpu_ms: float,
+        error_rate: float,
+        seed: int,
+        flip_rate: float = 0.0,
+    ):
         self.name = name
         self.version = version
         self.delay = delay_ms / 1000.0
         self.cpu = cpu_ms / 1000.0
         self.error_rate = error_rate
+        self.flip_rate = flip_rate
         self.rng = random.Random(seed)
+        self.flips = random.Random(seed)  # its own sequence: flips leave the failure sequence as it was
+
+    def score(self, record: dict[str, Any]) -> float:
+        """Probability (0-1) of approval this server answers: :func:`score`, or with ``--flip-rate``
+        its complement for that share of records (the opposite decision)."""
+        p = score(record)
+        if self.flip_rate > 0 and self.flips.random() < self.flip_rate:
+            return 1.0 - p
+        return p
 
     async def _prepare(self) -> bool:
         """Apply latency and CPU knobs; True when this request must fail."""
@@ -193,10 +214,10 @@ class DemoModel:
         """The response body for a parsed request of protocol ``kind``."""
         if kind == "kserve-v1":
             items = body.get("instances", body.get("inputs")) if isinstance(body, dict) else None
-            probs = [score(r) for r in _records(items)]
+            probs = [self.score(r) for r in _records(items)]
             return {"predictions": [[round(1 - p, 6), round(p, 6)] for p in probs]}
         if kind == "kserve-v2":
-            probs = [score(r) for r in v2_records(body)]
+            probs = [self.score(r) for r in v2_records(body)]
             n = len(probs)
             out: dict[str, Any] = {
                 "model_name": self.name,
@@ -220,11 +241,11 @@ class DemoModel:
                 out["id"] = body["id"]
             return out
         if kind == "mlflow":
-            return {"predictions": [int(score(r) >= 0.5) for r in mlflow_records(body)]}
+            return {"predictions": [int(self.score(r) >= 0.5) for r in mlflow_records(body)]}
         if isinstance(body, dict):
-            p = score(body)
+            p = self.score(body)
             return {"prediction": int(p >= 0.5), "probability": round(p, 6)}
-        probs = [score(r) for r in _records(body)]
+        probs = [self.score(r) for r in _records(body)]
         return {"predictions": [int(p >= 0.5) for p in probs], "probabilities": [round(p, 6) for p in probs]}
 
 
@@ -232,7 +253,9 @@ def main(args: argparse.Namespace) -> int:
     """Serve until interrupted; returns the exit code."""
     from aiohttp import web
 
-    model = DemoModel(args.name, args.version, args.delay_ms, args.cpu_ms, args.error_rate, args.seed)
+    model = DemoModel(
+        args.name, args.version, args.delay_ms, args.cpu_ms, args.error_rate, args.seed, args.flip_rate
+    )
     try:
         import uvloop
 
@@ -265,5 +288,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--cpu-ms", type=float, default=0.0, help="busy-spin this much CPU per request, in ms")
     p.add_argument("--error-rate", type=float, default=0.0, help="share 0-1 of predict requests answered 500")
-    p.add_argument("--seed", type=int, default=0, help="seed of the failure sequence (default 0)")
+    p.add_argument(
+        "--flip-rate",
+        type=float,
+        default=0.0,
+        help="share 0-1 of records answered with the opposite decision (a worse model; default 0)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the failure and flip sequences (default 0)")
     p.set_defaults(func=main)
