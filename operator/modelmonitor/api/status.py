@@ -155,6 +155,22 @@ class ConceptStatus(Model):
     errorAfter: float | None = None
 
 
+class CalibrationStatus(Model):
+    method: str | None = None
+    ece: float | None = Field(
+        default=None, description="Expected calibration error of the raw scores (held out)."
+    )
+    brier: float | None = None
+    ecePlatt: float | None = Field(default=None, description="ECE after Platt scaling (held out).")
+    eceIsotonic: float | None = Field(default=None, description="ECE after isotonic regression (held out).")
+    heldOutRows: int | None = None
+    fitRows: int | None = Field(
+        default=None, description="Labelled rows the published calibrator is fitted on."
+    )
+    configMap: str | None = Field(default=None, description="Where the fitted calibrator is (ConfigMap/key).")
+    reason: str | None = Field(default=None, description="Why nothing was fitted this time.")
+
+
 class PerformanceStatus(Model):
     task: str | None = None
     summary: str | None = Field(default=None, description="The headline figure, for the printer column.")
@@ -171,6 +187,7 @@ class PerformanceStatus(Model):
     metrics: dict[str, float] = Field(default_factory=dict, description="Realized metrics on labelled rows.")
     segments: list[SegmentStatus] = Field(default_factory=list, max_length=50)
     concept: ConceptStatus | None = None
+    calibration: CalibrationStatus | None = None
 
 
 class ExperimentStatus(Model):

@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmonitor.api.spec import ModelMonitorSpec
-from modelmonitor.evaluate import checks, concept, drift, fairness, integrity, performance, slo, unbuilt
+from modelmonitor.evaluate import (
+    calibration,
+    checks,
+    concept,
+    drift,
+    fairness,
+    integrity,
+    performance,
+    slo,
+    unbuilt,
+)
 from modelmonitor.evaluate.findings import Finding, Verdict
 from modelmonitor.evaluate.observations import Observations, compare
 
@@ -31,6 +41,7 @@ EVALUATORS: tuple[Evaluator, ...] = (
     performance.evaluate,
     fairness.evaluate,
     concept.evaluate,
+    calibration.evaluate,
     unbuilt.evaluate,
 )
 

@@ -20,6 +20,7 @@ class Observations:
 
     lookback_seconds: float
     now: float = 0.0  # when the evaluation runs (unix s)
+    name: str = ""  # the monitor's name
     revision: str = ""  # the pod template hash evaluated (a new one starts the detectors afresh)
     state: dict[str, Any] = field(default_factory=dict)  # what the evaluators kept last time
     slo: dict[str, float | None] = field(default_factory=dict)

@@ -73,10 +73,11 @@ class Gatherer:
             replicasets=replicasets, injected=injected, started=since, token=token, allow=self.egress,
             max_bytes=self.settings.reference_max_bytes,
         )  # fmt: skip
-        if spec.performance is not None and spec.performance.conceptDrift is not None:
-            # Only the concept-drift detector keeps state: a monitor without one costs no read.
+        perf = spec.performance
+        if perf is not None and (perf.conceptDrift is not None or perf.calibration != "none"):
+            # Only the concept-drift detector and the calibrator keep state: others cost no read.
             out.observations.state, out.state_configmap = gather_state(
                 self.kube, req.namespace, req.name, req.uid
             )
-        out.observations.revision = template_hash(deployment)
+        out.observations.revision, out.observations.name = template_hash(deployment), req.name
         return out

@@ -15,6 +15,7 @@ from typing import Any
 from modelmonitor.workload.jobs import owner_reference
 
 STATE_KEY = "state.json"
+CALIBRATOR_KEY = "calibrator.json"  # the fitted recalibrator, for a model server to mount
 MONITOR_LABEL = "modelmonitor.io/monitor"
 KIND_LABEL = "modelmonitor.io/configmap"
 MAX_BYTES = 512 * 1024  # far under a ConfigMap's 1 MiB; a detector's checkpoint is a few KB
@@ -56,6 +57,14 @@ def text(state: dict[str, Any]) -> str:
     return out
 
 
+def data(state: dict[str, Any]) -> dict[str, str]:
+    """The ConfigMap's data: the state, and the calibrator on a key of its own when there is one."""
+    out = {STATE_KEY: text(state)}
+    if isinstance(state.get("calibrator"), dict):
+        out[CALIBRATOR_KEY] = json.dumps(state["calibrator"], sort_keys=True)
+    return out
+
+
 def configmap(monitor: str, uid: str, namespace: str, state: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -66,11 +75,11 @@ def configmap(monitor: str, uid: str, namespace: str, state: dict[str, Any]) -> 
             "labels": labels(monitor),
             "ownerReferences": [owner_reference(monitor, uid)],
         },
-        "data": {STATE_KEY: text(state)},
+        "data": data(state),
     }
 
 
 def update(cm: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     """A merge patch of the data, guarded by the resourceVersion read (a concurrent write answers 409)."""
     return {"metadata": {"resourceVersion": (cm.get("metadata") or {}).get("resourceVersion")},
-            "data": {STATE_KEY: text(state)}}  # fmt: skip
+            "data": data(state)}  # fmt: skip

@@ -157,3 +157,59 @@ def test_no_captured_traffic_is_unknown_for_quality(monkeypatch: pytest.MonkeyPa
         c = condition(patch, kind)
         assert (c["status"], c["reason"]) == ("Unknown", "SidecarUnreachable"), kind
     assert patch["phase"] == "Unknown"
+
+
+def miscalibrated(rows: int, seed: int = 8) -> pd.DataFrame:
+    """A model whose score is the true probability cubed: ranked right, calibrated badly."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0, 1, rows)
+    score = p**3
+    label = (rng.random(rows) < p).astype(int)
+    return pd.DataFrame({
+        "x": rng.normal(size=rows), "__id": [f"c{i}" for i in range(rows)], "__ts": NOW - 3600 + np.arange(rows) * 0.1,
+        "__prediction": (score >= 0.5).astype(int).tolist(), "__probabilities": [[1 - s, s] for s in score],
+        "__label": label.tolist(), "__label_ts": NOW - 10,
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_recalibration_is_measured_held_out_and_published_for_a_model_server(
+    monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    import json
+
+    from modelmonitor.quality.calibration import Calibrator
+    from modelmonitor.workload.state import CALIBRATOR_KEY, state_name
+
+    frame = miscalibrated(6000)
+    serve(monkeypatch, frame)
+    s = spec(calibration=method)
+    kube = kube_for(s)
+    patch = reconciler(kube).reconcile(request(s)).status_patch
+    cal = patch["performance"]["calibration"]
+    assert cal["method"] == method and cal["fitRows"] == 6000 and cal["heldOutRows"] == 1800
+    after = cal["ecePlatt"] if method == "platt" else cal["eceIsotonic"]
+    assert after < cal["ece"] / 2, cal  # the held-out ECE falls by more than half
+    published = json.loads(kube.configmaps[state_name("x")]["data"][CALIBRATOR_KEY])
+    assert published["format"] == "modelmonitor.calibrator/v1" and published["method"] == method
+    scores = np.array([p[1] for p in frame["__probabilities"]])
+    recalibrated = Calibrator.from_json(published).apply(scores)
+    assert (
+        abs(float(np.mean(recalibrated)) - float(frame["__label"].mean())) < 0.02
+    )  # mean matches the base rate
+
+
+def test_recalibration_that_cannot_be_fitted_says_why_and_publishes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelmonitor.workload.state import state_name
+
+    serve(monkeypatch, miscalibrated(600))
+    s = spec(calibration="isotonic")
+    kube = kube_for(s)
+    cal = reconciler(kube).reconcile(request(s)).status_patch["performance"]["calibration"]
+    assert "1000" in cal["reason"] and state_name("x") not in kube.configmaps
+    serve(monkeypatch, window())
+    s = monitor_spec(performance={"task": "multiclass-classification", "calibration": "platt"})
+    cal = reconciler(kube_for(s)).reconcile(request(s)).status_patch["performance"]["calibration"]
+    assert cal["reason"] == "recalibration is fitted for binary-classification scores only"
