@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "modelmonitor.sidecar.commands",  # sidecar
     "modelmonitor.commands.contract",  # crd, validate
     "modelmonitor.commands.drift",  # profile, drift
+    "modelmonitor.commands.quality",  # quality
     "modelmonitor.demo.commands",  # demo
     "modelmonitor.demo.model",  # demo-model
 )
