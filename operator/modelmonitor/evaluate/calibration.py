@@ -20,7 +20,6 @@ from modelmonitor.api.spec import ModelMonitorSpec, Task
 from modelmonitor.evaluate.findings import Finding
 from modelmonitor.evaluate.observations import Observations
 from modelmonitor.quality import calibration
-from modelmonitor.quality.labels import labelled
 from modelmonitor.workload.state import state_name
 
 
@@ -40,7 +39,7 @@ def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) 
         return unchanged("recalibration is fitted for binary-classification scores only")
     if obs.captured is None:
         return unchanged("no captured rows yet")
-    data = labelled(obs.captured, str(perf.task), positive=perf.positiveLabel)
+    data = obs.labels(str(perf.task), perf.positiveLabel)
     if len(data) < perf.minLabels:
         return unchanged(f"{len(data)} labelled rows, fewer than spec.performance.minLabels={perf.minLabels}")
     score = data.score

@@ -23,7 +23,6 @@ from modelmonitor.api.status import ConditionType
 from modelmonitor.evaluate.findings import Finding, Verdict
 from modelmonitor.evaluate.observations import Observations
 from modelmonitor.quality.concept import ConceptDetector
-from modelmonitor.quality.labels import labelled
 
 KIND = ConditionType.CONCEPT_DRIFT
 
@@ -45,7 +44,7 @@ def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) 
         return Finding([Verdict(KIND, "Unknown", "NotApplicable",
                                 "the ddm detector takes 0/1 errors: use adwin or page-hinkley for a regression")])  # fmt: skip
     detector, cursor, last, note = _restore(kept, obs.revision, str(cfg.detector), cfg.delta)
-    data = labelled(obs.captured, str(perf.task), positive=perf.positiveLabel)
+    data = obs.labels(str(perf.task), perf.positiveLabel)
     horizon = obs.now - (parse_duration(str(perf.labelDelay)) if perf.labelDelay else 0.0)
     fresh = (data.ts > cursor) & (data.ts <= horizon)
     if perf.task == Task.REGRESSION:

@@ -19,7 +19,6 @@ from modelmonitor.api.status import ConditionType
 from modelmonitor.evaluate.findings import Finding, Verdict, fmt
 from modelmonitor.evaluate.observations import Observations
 from modelmonitor.quality.fairness import SegmentReport, segment
-from modelmonitor.quality.labels import labelled, predicted_positive
 
 KIND = ConditionType.FAIRNESS_VIOLATED
 
@@ -43,14 +42,14 @@ def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) 
             reports.append((seg, None, f"{seg.feature}: not a captured feature"))
             continue
         if seg.metric == "approval_rate":
-            y_pred, rows = predicted_positive(frame, positive=perf.positiveLabel)
-            report = segment(list(frame.loc[rows, seg.feature]), y_pred=y_pred, positive=1, metric=str(seg.metric),
+            y_pred, rows = obs.predicted(perf.positiveLabel)
+            report = segment(frame.loc[rows, seg.feature].tolist(), y_pred=y_pred, positive=1, metric=str(seg.metric),
                              min_rows=seg.minRows, min_ratio=seg.minRatio, feature=seg.feature)  # fmt: skip
         else:
-            data = labelled(frame, str(perf.task), positive=perf.positiveLabel)
+            data = obs.labels(str(perf.task), perf.positiveLabel)
             # Binary labels are coerced to 0/1; a multiclass TPR/FPR is one-vs-rest on positiveLabel.
             positive = 1 if perf.task == Task.BINARY else (perf.positiveLabel or "").strip().lower()
-            report = segment(list(frame.loc[data.index, seg.feature]), y_pred=data.y_pred, y_true=data.y_true,
+            report = segment(frame.loc[data.index, seg.feature].tolist(), y_pred=data.y_pred, y_true=data.y_true,
                              positive=positive, metric=str(seg.metric), min_rows=seg.minRows,
                              min_ratio=seg.minRatio, feature=seg.feature)  # fmt: skip
         reports.append((seg, report, ""))

@@ -12,6 +12,7 @@ from typing import Any
 
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.drift import Profile, detect
+from modelmonitor.quality.labels import Labelled, labelled, predicted_positive
 
 
 @dataclass
@@ -38,6 +39,24 @@ class Observations:
     reference: Profile | None = None
     drift: dict[str, Any] | None = None  # DriftReport.to_dict(), set by compare()
     drift_reason: tuple[str, str] | None = None  # (reason, message) when drift was not evaluated
+    _derived: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
+
+    def labels(self, task: str, positive: str | None) -> Labelled:
+        """The labelled rows of ``captured``, coerced for ``task`` once per evaluation (performance,
+        fairness, concept drift and calibration all judge them)."""
+        key = ("labels", task, positive)
+        if key not in self._derived:
+            self._derived[key] = labelled(self.captured, task, positive=positive)
+        found: Labelled = self._derived[key]
+        return found
+
+    def predicted(self, positive: str | None) -> tuple[Any, Any]:
+        """Binary predictions (0/1) of every captured row that has one, and their rows; once."""
+        key = ("predicted", positive)
+        if key not in self._derived:
+            self._derived[key] = predicted_positive(self.captured, positive=positive)
+        found: tuple[Any, Any] = self._derived[key]
+        return found
 
 
 def compare(spec: ModelMonitorSpec, obs: Observations) -> None:

@@ -10,7 +10,6 @@ but its ``segments`` (the fairness evaluator's).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,7 @@ from modelmonitor.api.status import ConditionType
 from modelmonitor.evaluate.findings import Finding, Verdict, fmt
 from modelmonitor.evaluate.observations import Observations
 from modelmonitor.quality import calibration
-from modelmonitor.quality.labels import Labelled, labelled
+from modelmonitor.quality.labels import Labelled
 from modelmonitor.quality.metrics import DEFAULT_METRICS, realized
 
 KIND = ConditionType.PERFORMANCE_DEGRADED
@@ -39,7 +38,7 @@ def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) 
             verdicts.append(Verdict(ConditionType.LABELS_STALE, "Unknown", *reason))
         return Finding(verdicts, {"performance": {"task": str(perf.task), "rows": 0}})
     frame = obs.captured
-    data = labelled(frame, str(perf.task), positive=perf.positiveLabel)
+    data = obs.labels(str(perf.task), perf.positiveLabel)
     figures = _figures(perf, data) if len(data) >= perf.minLabels else {}
     out: dict[str, Any] = {
         "task": str(perf.task),
@@ -134,8 +133,7 @@ def _coverage(frame: Any, now: float, perf: Performance) -> float | None:
         rows = frame[frame["__ts"].astype(float) < now - parse_duration(str(perf.labelDelay))]
     if not len(rows):
         return None
-    has = [not (v is None or (isinstance(v, float) and math.isnan(v))) for v in rows["__label"]]
-    return round(sum(has) / len(rows), 6)
+    return round(float(rows["__label"].notna().mean()), 6)
 
 
 def _delay(data: Labelled) -> float | None:

@@ -71,26 +71,46 @@ def _binary_score(prediction: Any, probabilities: Any) -> float | None:
     return None
 
 
+def _positives(values: list[Any], positive: str | None) -> list[int]:
+    """``positive_of`` of each value, computed once per distinct value (labels take few)."""
+    try:
+        table = {v: positive_of(v, positive) for v in set(values)}
+    except TypeError:  # an unhashable value (a list): one by one
+        return [positive_of(v, positive) for v in values]
+    return [table[v] for v in values]
+
+
+def _scores(predictions: list[Any], probabilities: list[Any]) -> list[float | None]:
+    """``_binary_score`` of each row; all at once when every row has two probabilities."""
+    try:
+        block = np.array(probabilities, dtype=float)
+    except (TypeError, ValueError):
+        block = None
+    if block is not None and block.ndim == 2 and block.shape[1] == 2 and len(block) == len(predictions):
+        return block[:, 1].tolist()  # type: ignore[no-any-return]
+    return [_binary_score(p, q) for p, q in zip(predictions, probabilities, strict=True)]
+
+
 def labelled(frame: pd.DataFrame, task: str, *, positive: str | None = None) -> Labelled:
     """The rows of ``frame`` (a captured window: ``__label``, ``__prediction``, ``__probabilities``,
     ``__ts``, ``__label_ts``) that have a label, coerced for ``task``."""
     if "__label" not in frame.columns or "__prediction" not in frame.columns or not len(frame):
         empty = np.array([])
         return Labelled(empty, empty, None, empty, empty, pd.Index([]))
-    rows = frame[[not _missing(v) for v in frame["__label"]]]
+    rows = frame[frame["__label"].notna().to_numpy()]
     if "__ts" in rows.columns:
         rows = rows.sort_values("__ts", kind="stable")
-    labels, predictions = list(rows["__label"]), list(rows["__prediction"])
-    probabilities = list(rows["__probabilities"]) if "__probabilities" in rows.columns else [None] * len(rows)
-    keep = [not _missing(p) for p in predictions]
+    # .tolist(), not list(): iterating a pandas (Arrow) column row by row is slow.
+    labels, predictions = rows["__label"].tolist(), rows["__prediction"].tolist()
+    probabilities = (
+        rows["__probabilities"].tolist() if "__probabilities" in rows.columns else [None] * len(rows)
+    )
+    keep = rows["__prediction"].notna().tolist()
     score: NDArray[np.float64] | None = None
     if task == BINARY:
-        scores = [_binary_score(p, q) for p, q in zip(predictions, probabilities, strict=True)]
-        y_true = np.array([positive_of(v, positive) for v in labels])
-        y_pred = np.array([
-            int(s >= 0.5) if isinstance(p, float) and s is not None and 0.0 < p < 1.0 else positive_of(p, positive)
-            for p, s in zip(predictions, scores, strict=True)
-        ])  # fmt: skip
+        scores = _scores(predictions, probabilities)
+        y_true = np.array(_positives(labels, positive))
+        y_pred = np.array(_predicted(predictions, scores, positive))
         if all(s is not None for s, k in zip(scores, keep, strict=True) if k):
             score = np.array([s for s, k in zip(scores, keep, strict=True) if k], dtype=float)
     elif task == MULTICLASS:
@@ -107,29 +127,40 @@ def labelled(frame: pd.DataFrame, task: str, *, positive: str | None = None) -> 
     else:
         raise ValueError(f"unknown task {task!r}")
     mask = np.array(keep, dtype=bool)
-    label_ts = rows["__label_ts"] if "__label_ts" in rows.columns else pd.Series([None] * len(rows))
-    return Labelled(
-        y_true[mask], y_pred[mask], score,
-        np.array([_number(t) for t in rows["__ts"]])[mask] if "__ts" in rows.columns else np.zeros(mask.sum()),
-        np.array([_number(t) for t in label_ts])[mask], rows.index[mask],
-    )  # fmt: skip
+    ts = _times(rows["__ts"]) if "__ts" in rows.columns else np.zeros(len(rows))
+    label_ts = _times(rows["__label_ts"]) if "__label_ts" in rows.columns else np.full(len(rows), math.nan)
+    return Labelled(y_true[mask], y_pred[mask], score, ts[mask], label_ts[mask], rows.index[mask])
+
+
+def _times(column: pd.Series) -> NDArray[np.float64]:
+    """Unix times as floats; NaN where there is none or it is not a number."""
+    out: NDArray[np.float64] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=math.nan)
+    return out
 
 
 def predicted_positive(frame: pd.DataFrame, *, positive: str | None = None) -> tuple[NDArray[Any], pd.Index]:
     """Binary predictions (0/1) of every captured row that has one, labelled or not, and their rows."""
     if "__prediction" not in frame.columns or not len(frame):
         return np.array([], dtype=int), pd.Index([])
-    rows = frame[[not _missing(v) for v in frame["__prediction"]]]
-    probabilities = list(rows["__probabilities"]) if "__probabilities" in rows.columns else [None] * len(rows)
-    out = []
-    for p, q in zip(rows["__prediction"], probabilities, strict=True):
-        s = _binary_score(p, q)
-        out.append(
-            int(s >= 0.5)
-            if isinstance(p, float) and s is not None and 0.0 < p < 1.0
-            else positive_of(p, positive)
-        )
-    return np.array(out, dtype=int), rows.index
+    rows = frame[frame["__prediction"].notna().to_numpy()]
+    probabilities = (
+        rows["__probabilities"].tolist() if "__probabilities" in rows.columns else [None] * len(rows)
+    )
+    predictions = rows["__prediction"].tolist()
+    return np.array(
+        _predicted(predictions, _scores(predictions, probabilities), positive), dtype=int
+    ), rows.index
+
+
+def _predicted(predictions: list[Any], scores: list[float | None], positive: str | None) -> list[int]:
+    """The predicted class (0/1): a prediction that is a probability is thresholded at 0.5."""
+    named = _positives(predictions, positive)
+    if not any(type(p) is float for p in predictions):  # the common case: classes, not probabilities
+        return named
+    return [
+        int(s >= 0.5) if isinstance(p, float) and s is not None and 0.0 < p < 1.0 else n
+        for p, s, n in zip(predictions, scores, named, strict=True)
+    ]
 
 
 def _number(value: Any) -> float:
