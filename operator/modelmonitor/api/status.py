@@ -185,6 +185,11 @@ class PerformanceStatus(Model):
         default=None, description="Labels whose prediction is in no window yet."
     )
     metrics: dict[str, float] = Field(default_factory=dict, description="Realized metrics on labelled rows.")
+    estimated: dict[str, float] = Field(
+        default_factory=dict,
+        description="CBPE's estimate for the predictions without a label yet (not judged).",
+    )
+    estimatedRows: int | None = Field(default=None, description="Predictions the estimate is for.")
     segments: list[SegmentStatus] = Field(default_factory=list, max_length=50)
     concept: ConceptStatus | None = None
     calibration: CalibrationStatus | None = None

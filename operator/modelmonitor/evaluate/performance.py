@@ -3,7 +3,9 @@
 Pure. Takes the captured rows (labels joined across pods by the sidecar gatherer), keeps the
 labelled ones, computes ``spec.performance.metrics`` (or the task's defaults) with scikit-learn
 (quality/metrics.py) and judges them against their bounds; below ``minLabels`` labelled rows the
-verdict is InsufficientData, never a breach. With ``labelDelay``, label coverage is measured on rows
+verdict is InsufficientData, never a breach. For the predictions still without a label, CBPE's
+label-free estimate (binary, with scores; fitted on the labelled rows) is shown apart and never
+judged. With ``labelDelay``, label coverage is measured on rows
 older than the delay, and LabelsStale says when labels stopped arriving. Owns ``status.performance``
 but its ``segments`` (the fairness evaluator's).
 """
@@ -15,16 +17,18 @@ from typing import Any
 import numpy as np
 
 from modelmonitor.api.durations import parse_duration
-from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.api.spec import ModelMonitorSpec, Task
 from modelmonitor.api.spec.performance import Performance
 from modelmonitor.api.status import ConditionType
 from modelmonitor.evaluate.findings import Finding, Verdict, fmt
 from modelmonitor.evaluate.observations import Observations
 from modelmonitor.quality import calibration
-from modelmonitor.quality.labels import Labelled
+from modelmonitor.quality.estimate import CBPE, MIN_ROWS
+from modelmonitor.quality.labels import Labelled, unlabelled
 from modelmonitor.quality.metrics import DEFAULT_METRICS, realized
 
 KIND = ConditionType.PERFORMANCE_DEGRADED
+MIN_ESTIMATED = 30  # unlabelled predictions below which no estimate is shown
 
 
 def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) -> Finding:
@@ -48,6 +52,7 @@ def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) 
         "labelCoverage": _coverage(frame, obs.now, perf),
         "labelDelaySeconds": _delay(data),
         "metrics": {k: round(v, 6) for k, v in figures.items() if v is not None},
+        **_estimated(perf, obs, data),
         "summary": _summary(perf, figures, len(data)),
     }
     verdicts = [judge_performance(perf, figures, labelled_rows=len(data))]
@@ -70,6 +75,24 @@ def _figures(perf: Performance, data: Labelled) -> dict[str, float | None]:
             calibration.ece(data.y_true, data.score) if binary_score and data.score is not None else None
         )
     return {n: figures.get(n) for n in names}
+
+
+def _estimated(perf: Performance, obs: Observations, data: Labelled) -> dict[str, Any]:
+    """CBPE's estimate for the predictions still without a label (binary, with probability scores):
+    fitted on the labelled rows of the window, never judged, kept apart from the realized figures."""
+    if perf.task != Task.BINARY or data.score is None or len(data) < max(perf.minLabels, MIN_ROWS):
+        return {}
+    y_pred, score = unlabelled(obs.captured, positive=perf.positiveLabel)
+    if score is None or len(score) < MIN_ESTIMATED:
+        return {}
+    try:
+        estimate = CBPE().fit(data.y_true, data.score, y_pred=data.y_pred).estimate(score, y_pred=y_pred)
+    except ValueError:  # one class only among the labels: nothing to calibrate on
+        return {}
+    return {
+        "estimated": {k: round(v, 6) for k, v in estimate.items() if v is not None},
+        "estimatedRows": len(score),
+    }
 
 
 def judge_performance(perf: Performance, figures: dict[str, float | None], *, labelled_rows: int) -> Verdict:

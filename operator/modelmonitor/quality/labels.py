@@ -152,6 +152,25 @@ def predicted_positive(frame: pd.DataFrame, *, positive: str | None = None) -> t
     ), rows.index
 
 
+def unlabelled(
+    frame: pd.DataFrame, *, positive: str | None = None
+) -> tuple[NDArray[Any], NDArray[np.float64] | None]:
+    """Binary predictions (0/1) and positive-class scores of the rows still without a label (None
+    for the scores unless every such row has one): what a label-free estimate is made on."""
+    if "__prediction" not in frame.columns or "__label" not in frame.columns or not len(frame):
+        return np.array([], dtype=int), None
+    rows = frame[(frame["__label"].isna() & frame["__prediction"].notna()).to_numpy()]
+    probabilities = (
+        rows["__probabilities"].tolist() if "__probabilities" in rows.columns else [None] * len(rows)
+    )
+    predictions = rows["__prediction"].tolist()
+    scores = _scores(predictions, probabilities)
+    y_pred = np.array(_predicted(predictions, scores, positive), dtype=int)
+    if not scores or any(s is None for s in scores):
+        return y_pred, None
+    return y_pred, np.array(scores, dtype=float)
+
+
 def _predicted(predictions: list[Any], scores: list[float | None], positive: str | None) -> list[int]:
     """The predicted class (0/1): a prediction that is a probability is thresholded at 0.5."""
     named = _positives(predictions, positive)

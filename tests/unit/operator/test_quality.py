@@ -213,3 +213,21 @@ def test_recalibration_that_cannot_be_fitted_says_why_and_publishes_nothing(
     s = monitor_spec(performance={"task": "multiclass-classification", "calibration": "platt"})
     cal = reconciler(kube_for(s)).reconcile(request(s)).status_patch["performance"]["calibration"]
     assert cal["reason"] == "recalibration is fitted for binary-classification scores only"
+
+
+def test_predictions_without_labels_get_cbpe_estimates_kept_apart_from_realized(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frame = miscalibrated(8000, seed=12)
+    hidden = frame["__label"].copy()
+    later = np.arange(len(frame)) >= 4000  # the newest half: labels not back yet
+    frame["__label"] = [None if h else v for v, h in zip(frame["__label"], later, strict=True)]
+    serve(monkeypatch, frame)
+    perf = run(spec(metrics=[{"name": "accuracy", "min": 0.5}]))["performance"]
+    assert perf["labelledRows"] == 4000 and perf["estimatedRows"] == 4000
+    truth, predicted = hidden[later].astype(int), frame["__prediction"][later].astype(int)
+    actual = accuracy_score(truth, predicted)
+    assert abs(perf["estimated"]["accuracy"] - actual) < 0.02, (perf["estimated"], actual)
+    actual_auc = roc_auc_score(truth, [p[1] for p in frame["__probabilities"][later]])
+    assert abs(perf["estimated"]["auc"] - actual_auc) < 0.02
+    assert perf["metrics"]["accuracy"] != perf["estimated"]["accuracy"]  # realized: the labelled half only
