@@ -1,6 +1,7 @@
 """The operator's own /metrics: evaluations, durations, failures, and per-monitor figures.
 
-Per-monitor gauges (phase, drift share, feature drift scores, p95, error rate, conditions) are for
+Per-monitor gauges (phase, drift share, feature drift scores, p95, error rate, conditions, realized
+quality metrics, label coverage, segment ratios) are for
 Grafana and Alertmanager; their series are removed when a monitor is deleted.
 """
 
@@ -61,10 +62,29 @@ LATENCY_P95 = Gauge(
     f"{PREFIX}_monitor_latency_p95_seconds", "p95 latency through the sidecar.", _KEYS, registry=REGISTRY
 )
 ERROR_RATE = Gauge(f"{PREFIX}_monitor_error_rate", "Share of 5xx responses (0-1).", _KEYS, registry=REGISTRY)
+QUALITY = Gauge(
+    f"{PREFIX}_monitor_quality",
+    "Realized quality metric on the labelled rows of the window (accuracy, auc, rmse...).",
+    [*_KEYS, "metric"],
+    registry=REGISTRY,
+)
+LABEL_COVERAGE = Gauge(
+    f"{PREFIX}_monitor_label_coverage",
+    "Share of predictions (older than labelDelay, when set) that have a label (0-1).",
+    _KEYS,
+    registry=REGISTRY,
+)
+SEGMENT_RATIO = Gauge(
+    f"{PREFIX}_monitor_segment_ratio",
+    "Lowest judged group's metric over the highest group's, per segment feature (0-1).",
+    [*_KEYS, "feature", "metric"],
+    registry=REGISTRY,
+)
 
 _lock = threading.Lock()
 _features: dict[tuple[str, str], set[tuple[str, str]]] = {}
 _conditions: dict[tuple[str, str], set[tuple[str, str]]] = {}
+_quality: dict[tuple[str, str], set[tuple[Gauge, tuple[str, ...]]]] = {}  # the quality series set
 _known: set[tuple[str, str]] = set()
 
 
@@ -105,6 +125,7 @@ def record(namespace: str, monitor: str, status: dict[str, Any], drift: dict[str
                 if value != cond["status"] and (cond["type"], value) in seen:
                     _remove(CONDITION, namespace, monitor, cond["type"], value)
                     seen.discard((cond["type"], value))
+        _record_quality(key, status.get("performance"))
         if drift is not None:
             DRIFT_SHARE.labels(namespace, monitor).set(float(drift["drift_share"]))
             now = set()
@@ -116,6 +137,29 @@ def record(namespace: str, monitor: str, status: dict[str, Any], drift: dict[str
             for stale in _features.get(key, set()) - now:
                 FEATURE_DRIFT.remove(namespace, monitor, *stale)
             _features[key] = now
+
+
+def _record_quality(key: tuple[str, str], performance: Any) -> None:
+    """The quality series of one monitor from ``status.performance`` (those gone are removed).
+    Called with the lock held."""
+    now: set[tuple[Gauge, tuple[str, ...]]] = set()
+    if isinstance(performance, dict):
+        for name, value in (performance.get("metrics") or {}).items():
+            QUALITY.labels(*key, name).set(float(value))
+            now.add((QUALITY, (*key, name)))
+        if performance.get("labelCoverage") is not None:
+            LABEL_COVERAGE.labels(*key).set(float(performance["labelCoverage"]))
+            now.add((LABEL_COVERAGE, key))
+        for seg in performance.get("segments") or []:
+            if seg.get("ratio") is not None:
+                segment = (*key, str(seg["feature"]), str(seg["metric"]))
+                SEGMENT_RATIO.labels(*segment).set(float(seg["ratio"]))
+                now.add((SEGMENT_RATIO, segment))
+    if performance is None:
+        return  # not evaluated this time (or no spec.performance): the series stay as they were
+    for gauge, series in _quality.get(key, set()) - now:
+        _remove(gauge, *series)
+    _quality[key] = now
 
 
 def forget(namespace: str, monitor: str) -> None:
@@ -132,6 +176,8 @@ def forget(namespace: str, monitor: str) -> None:
             _remove(FEATURE_DRIFT, namespace, monitor, *labels)
         for labels in _conditions.pop(key, set()):
             _remove(CONDITION, namespace, monitor, *labels)
+        for gauge, series in _quality.pop(key, set()):
+            _remove(gauge, *series)
 
 
 def _remove(gauge: Gauge, *labels: str) -> None:
