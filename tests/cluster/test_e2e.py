@@ -160,6 +160,28 @@ def is_(kind: str, status: str, reason: str | None = None) -> Callable[[dict[str
     return test
 
 
+def available_replicasets(k8s: K8s, namespace: str) -> set[str]:
+    """The pod-template hashes of the ReplicaSets that have available replicas."""
+    return {
+        rs["metadata"]["labels"]["pod-template-hash"]
+        for rs in k8s.get("rs", "-n", namespace)["items"]
+        if rs["status"].get("availableReplicas")
+    }
+
+
+def ship_model(k8s: K8s, namespace: str, *args: str, version: str = "1.1.0") -> None:
+    """A new revision of the model: ``args`` added to its command line, its version label bumped."""
+    ops = [{"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": a} for a in args]
+    ops.append(
+        {
+            "op": "replace",
+            "path": "/spec/template/metadata/labels/app.kubernetes.io~1version",
+            "value": version,
+        }
+    )
+    k8s.kubectl("-n", namespace, "patch", "deployment", NAME, "--type=json", "-p", json.dumps(ops))
+
+
 def spec_without_server_fields(obj: dict[str, Any]) -> dict[str, Any]:
     meta = {k: v for k, v in obj["metadata"].items() if k in ("labels", "annotations")}
     meta["annotations"] = {
@@ -256,19 +278,11 @@ async def test_slow_revision_breaches_and_rolls_back_to_known_good_once_across_a
         k8s, namespace, "a known-good revision", lambda o: bool(o["status"].get("lastKnownGoodRevision"))
     )
     good = obj["status"]["lastKnownGoodRevision"]
-    good_rs = {
-        rs["metadata"]["labels"]["pod-template-hash"]
-        for rs in k8s.get("rs", "-n", namespace)["items"]
-        if rs["status"].get("availableReplicas")
-    }
+    good_rs = available_replicasets(k8s, namespace)
     assert len(good_rs) == 1
 
     # The user ships a slower model.
-    k8s.kubectl("-n", namespace, "patch", "deployment", NAME, "--type=json", "-p", json.dumps([
-        {"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": "--delay-ms"},
-        {"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": "150"},
-        {"op": "replace", "path": "/spec/template/metadata/labels/app.kubernetes.io~1version", "value": "1.1.0"},
-    ]))  # fmt: skip
+    ship_model(k8s, namespace, "--delay-ms", "150")
     obj = watch(k8s, namespace, "SLOBreached True on the new revision", is_("SLOBreached", "True"))
     assert obj["status"]["target"]["podTemplateHash"] != good["podTemplateHash"]
     # Killed mid-streak (one breach of the two that trigger), the operator restarts from status.
@@ -282,11 +296,7 @@ async def test_slow_revision_breaches_and_rolls_back_to_known_good_once_across_a
     k8s.kubectl("-n", namespace, "rollout", "status", f"deployment/{NAME}", "--timeout=90s", timeout=120)
     deployment = k8s.get("-n", namespace, "deployment", NAME)
     assert template_hash(deployment) == good["podTemplateHash"]
-    running_rs = {
-        rs["metadata"]["labels"]["pod-template-hash"]
-        for rs in k8s.get("rs", "-n", namespace)["items"]
-        if rs["status"].get("availableReplicas")
-    }
+    running_rs = available_replicasets(k8s, namespace)
     assert running_rs == good_rs
     names = [c["name"] for c in deployment["spec"]["template"]["spec"]["containers"]]
     assert names == ["model", SIDECAR_NAME], "the sidecar is kept through the rollback"

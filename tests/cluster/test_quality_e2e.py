@@ -28,10 +28,12 @@ from tests.cluster.conftest import K8s
 from tests.cluster.test_e2e import (
     NAME,
     PROXY_PORT,
+    available_replicasets,
     condition,
     is_,
     model_stack,
     monitor,
+    ship_model,
     watch,
 )
 from tests.conftest import PrometheusProcess
@@ -311,19 +313,11 @@ async def test_a_revision_that_decides_worse_is_rolled_back_to_known_good_on_its
     assert is_("PerformanceDegraded", "False", "WithinBounds")(obj), obj["status"]["conditions"]
     assert obj["status"]["performance"]["metrics"]["accuracy"] == pytest.approx(1.0)
     assert obj["status"]["performance"]["labelledRows"] >= 100
-    good_rs = {
-        rs["metadata"]["labels"]["pod-template-hash"]
-        for rs in k8s.get("rs", "-n", namespace)["items"]
-        if rs["status"].get("availableReplicas")
-    }
+    good_rs = available_replicasets(k8s, namespace)
     assert len(good_rs) == 1
 
     # The user ships a model that gives the opposite decision for half of the applicants.
-    k8s.kubectl("-n", namespace, "patch", "deployment", NAME, "--type=json", "-p", json.dumps([
-        {"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": "--flip-rate"},
-        {"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": "0.5"},
-        {"op": "replace", "path": "/spec/template/metadata/labels/app.kubernetes.io~1version", "value": "1.1.0"},
-    ]))  # fmt: skip
+    ship_model(k8s, namespace, "--flip-rate", "0.5")
     # Judged on the labels of its own predictions only: the new template starts a fresh window.
     obj = watch(
         k8s, namespace, "PerformanceDegraded True on the new revision",
@@ -345,11 +339,7 @@ async def test_a_revision_that_decides_worse_is_rolled_back_to_known_good_on_its
     deployment = k8s.get("-n", namespace, "deployment", NAME)
     assert template_hash(deployment) == good["podTemplateHash"]
     assert "--flip-rate" not in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    running_rs = {
-        rs["metadata"]["labels"]["pod-template-hash"]
-        for rs in k8s.get("rs", "-n", namespace)["items"]
-        if rs["status"].get("availableReplicas")
-    }
+    running_rs = available_replicasets(k8s, namespace)
     assert running_rs == good_rs
     names = [c["name"] for c in deployment["spec"]["template"]["spec"]["containers"]]
     assert names == ["model", SIDECAR_NAME], "the sidecar is kept through the rollback"
