@@ -190,6 +190,10 @@ class PerformanceStatus(Model):
         description="CBPE's estimate for the predictions without a label yet (not judged).",
     )
     estimatedRows: int | None = Field(default=None, description="Predictions the estimate is for.")
+    bands: dict[str, list[float | None]] = Field(
+        default_factory=dict,
+        description="Without bounds: each metric's alert band [low, high] from the baseline's chunks.",
+    )
     segments: list[SegmentStatus] = Field(default_factory=list, max_length=50)
     concept: ConceptStatus | None = None
     calibration: CalibrationStatus | None = None

@@ -2,8 +2,9 @@
 
 Pure. Takes the captured rows (labels joined across pods by the sidecar gatherer), keeps the
 labelled ones, computes ``spec.performance.metrics`` (or the task's defaults) with scikit-learn
-(quality/metrics.py) and judges them against their bounds; below ``minLabels`` labelled rows the
-verdict is InsufficientData, never a breach. For the predictions still without a label, CBPE's
+(quality/metrics.py) and judges them against their bounds — or, without bounds, the newest chunk of
+labelled rows against a band drawn from the first chunks the monitor saw (``judge_baseline``);
+below ``minLabels`` labelled rows the verdict is InsufficientData, never a breach. For the predictions still without a label, CBPE's
 label-free estimate (binary, with scores; fitted on the labelled rows) is shown apart and never
 judged. With ``labelDelay``, label coverage is measured on rows
 older than the delay, and LabelsStale says when labels stopped arriving. Owns ``status.performance``
@@ -23,12 +24,14 @@ from modelmonitor.api.status import ConditionType
 from modelmonitor.evaluate.findings import Finding, Verdict, fmt
 from modelmonitor.evaluate.observations import Observations
 from modelmonitor.quality import calibration
+from modelmonitor.quality.chunks import band
 from modelmonitor.quality.estimate import CBPE, MIN_ROWS
 from modelmonitor.quality.labels import Labelled, unlabelled
 from modelmonitor.quality.metrics import DEFAULT_METRICS, realized
 
 KIND = ConditionType.PERFORMANCE_DEGRADED
 MIN_ESTIMATED = 30  # unlabelled predictions below which no estimate is shown
+BASELINE_CHUNKS = 10  # chunks of labelled rows a band is drawn from when no bounds are set
 
 
 def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) -> Finding:
@@ -55,14 +58,67 @@ def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) 
         **_estimated(perf, obs, data),
         "summary": _summary(perf, figures, len(data)),
     }
-    verdicts = [judge_performance(perf, figures, labelled_rows=len(data))]
+    state: dict[str, Any] = {}
+    if perf.metrics or len(data) < perf.minLabels:
+        verdicts = [judge_performance(perf, figures, labelled_rows=len(data))]
+        kept = obs.state.get("qualityBaseline")
+        state = {"qualityBaseline": kept} if isinstance(kept, dict) else {}
+    else:
+        verdict, baseline = judge_baseline(perf, data, obs.state.get("qualityBaseline"))
+        verdicts, state = [verdict], ({"qualityBaseline": baseline} if baseline else {})
+        if baseline:
+            out["bands"] = baseline["bands"]
     if perf.labelDelay:
         verdicts.append(judge_labels(perf, frame, data, now=obs.now))
-    return Finding(verdicts, {"performance": out})
+    return Finding(verdicts, {"performance": out}, state)
 
 
-def _figures(perf: Performance, data: Labelled) -> dict[str, float | None]:
-    names = [str(m.name) for m in perf.metrics] or list(DEFAULT_METRICS[str(perf.task)])
+def judge_baseline(perf: Performance, data: Labelled, kept: Any) -> tuple[Verdict, dict[str, Any] | None]:
+    """Without bounds: the newest chunk of labelled rows against a band of mean ± 3 standard
+    deviations over the baseline's chunks — the first BASELINE_CHUNKS chunks of labelled rows the
+    monitor saw, kept in its state across revisions (a worse model version is judged against the
+    model as it was), rebuilt when the task or the chunk size changes."""
+    chunk = max(perf.minLabels, MIN_ROWS)
+    names = [str(n) for n in DEFAULT_METRICS[str(perf.task)]]
+    baseline = (
+        kept
+        if isinstance(kept, dict) and kept.get("task") == str(perf.task) and kept.get("chunk") == chunk
+        else None
+    )
+    if baseline is None:
+        if len(data) < BASELINE_CHUNKS * chunk:
+            return Verdict(KIND, "Unknown", "CapturingReference", f"{len(data)}/{BASELINE_CHUNKS * chunk} "
+                           f"labelled rows for the quality baseline ({BASELINE_CHUNKS} chunks of {chunk}); no "
+                           "bounds in spec.performance.metrics"), None  # fmt: skip
+        values: dict[str, list[float | None]] = {n: [] for n in names}
+        for i in range(BASELINE_CHUNKS):
+            part = _figures(perf, _slice(data, i * chunk, (i + 1) * chunk), names)
+            for n in names:
+                values[n].append(part.get(n))
+        bands = {n: b.to_dict() for n in names if (b := band(values[n], n)) is not None}
+        baseline = {"task": str(perf.task), "chunk": chunk, "chunks": BASELINE_CHUNKS,
+                    "bands": {n: [d["low"], d["high"]] for n, d in bands.items()}}  # fmt: skip
+    latest = _figures(perf, _slice(data, len(data) - chunk, len(data)), names)
+    outside = []
+    for name, (low, high) in baseline["bands"].items():
+        value = latest.get(name)
+        if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
+            outside.append(f"{name} {value:.4g} outside [{fmt(low)}, {fmt(high)}]")
+    on = f" (the newest {chunk} labelled rows, against {BASELINE_CHUNKS} baseline chunks; no bounds set)"
+    if outside:
+        return Verdict(KIND, "True", "OutsideBand", "; ".join(outside) + on), baseline
+    shown = ", ".join(f"{n} {fmt(latest.get(n))}" for n in baseline["bands"])
+    return Verdict(KIND, "False", "WithinBand", shown + on), baseline
+
+
+def _slice(data: Labelled, start: int, end: int) -> Labelled:
+    score = None if data.score is None else data.score[start:end]
+    return Labelled(data.y_true[start:end], data.y_pred[start:end], score, data.ts[start:end],
+                    data.label_ts[start:end], data.index[start:end])  # fmt: skip
+
+
+def _figures(perf: Performance, data: Labelled, names: list[str] | None = None) -> dict[str, float | None]:
+    names = names or [str(m.name) for m in perf.metrics] or list(DEFAULT_METRICS[str(perf.task)])
     wanted = [n for n in names if n != "ece"]
     figures = dict(realized(str(perf.task), data.y_true, data.y_pred, score=data.score, metrics=wanted))
     if "ece" in names:
@@ -99,10 +155,6 @@ def judge_performance(perf: Performance, figures: dict[str, float | None], *, la
     if labelled_rows < perf.minLabels:
         return Verdict(KIND, "Unknown", "InsufficientData",
                        f"{labelled_rows} labelled rows, fewer than spec.performance.minLabels={perf.minLabels}")  # fmt: skip
-    if not perf.metrics:
-        shown = ", ".join(f"{k} {fmt(v)}" for k, v in figures.items())
-        return Verdict(KIND, "False", "NoBounds", f"no bounds in spec.performance.metrics; {shown} "
-                       f"on {labelled_rows} labelled rows")  # fmt: skip
     breaches, missing, fine = [], [], []
     for metric in perf.metrics:
         value = figures.get(str(metric.name))

@@ -74,8 +74,10 @@ class Gatherer:
             max_bytes=self.settings.reference_max_bytes,
         )  # fmt: skip
         perf = spec.performance
-        if perf is not None and (perf.conceptDrift is not None or perf.calibration != "none"):
-            # Only the concept-drift detector and the calibrator keep state: others cost no read.
+        if perf is not None and (
+            perf.conceptDrift is not None or perf.calibration != "none" or not perf.metrics
+        ):
+            # Only the concept-drift detector, the calibrator and the quality baseline keep state.
             out.observations.state, out.state_configmap = gather_state(
                 self.kube, req.namespace, req.name, req.uid
             )

@@ -6,6 +6,7 @@ and whose accuracy on the labels that came back is below its bound."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -91,9 +92,13 @@ def test_within_bounds_and_without_bounds(monkeypatch: pytest.MonkeyPatch) -> No
     serve(monkeypatch, window(accuracy=0.95))
     c = condition(run(spec(metrics=[{"name": "accuracy", "min": 0.8}])), "PerformanceDegraded")
     assert (c["status"], c["reason"]) == ("False", "WithinBounds")
-    c = condition(run(spec()), "PerformanceDegraded")
-    assert (c["status"], c["reason"]) == ("False", "NoBounds")
+    patch = run(spec())  # no bounds: the newest chunk against the baseline's band
+    c = condition(patch, "PerformanceDegraded")
+    assert (c["status"], c["reason"]) == ("False", "WithinBand")
     assert all(m in c["message"] for m in ("accuracy", "f1", "auc", "brier"))
+    assert "the newest 200 labelled rows, against 10 baseline chunks" in c["message"]
+    low, high = patch["performance"]["bands"]["accuracy"]
+    assert low < 0.95 < high <= 1.0
 
 
 def test_too_few_labels_is_insufficient_data_never_a_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -231,3 +236,32 @@ def test_predictions_without_labels_get_cbpe_estimates_kept_apart_from_realized(
     actual_auc = roc_auc_score(truth, [p[1] for p in frame["__probabilities"][later]])
     assert abs(perf["estimated"]["auc"] - actual_auc) < 0.02
     assert perf["metrics"]["accuracy"] != perf["estimated"]["accuracy"]  # realized: the labelled half only
+
+
+def test_without_bounds_a_drop_below_the_baseline_band_is_performance_degraded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelmonitor.workload.state import STATE_KEY, state_name
+
+    s = spec()
+    serve(monkeypatch, window(1000))
+    c = condition(run(s), "PerformanceDegraded")
+    assert (c["status"], c["reason"]) == ("Unknown", "CapturingReference") and "1000/2000 labelled rows" in c[
+        "message"
+    ]
+
+    good, bad = window(2800, accuracy=0.92, seed=4), window(200, accuracy=0.6, seed=5, age=100)
+    serve(monkeypatch, pd.concat([good, bad], ignore_index=True))  # the newest 200 are the bad ones
+    kube = kube_for(s)
+    patch = reconciler(kube).reconcile(request(s)).status_patch
+    c = condition(patch, "PerformanceDegraded")
+    assert (c["status"], c["reason"]) == ("True", "OutsideBand")
+    assert c["message"].startswith("accuracy 0.") and "outside [" in c["message"]
+    assert patch["phase"] == "Degraded"
+    kept = json.loads(kube.configmaps[state_name("x")]["data"][STATE_KEY])["qualityBaseline"]
+    assert kept["chunk"] == 200 and kept["bands"]["accuracy"] == patch["performance"]["bands"]["accuracy"]
+
+    # A new revision whose first rows are already bad is judged against the baseline kept from before.
+    serve(monkeypatch, window(2400, accuracy=0.6, seed=6))
+    c = condition(reconciler(kube).reconcile(request(s)).status_patch, "PerformanceDegraded")
+    assert (c["status"], c["reason"]) == ("True", "OutsideBand")
