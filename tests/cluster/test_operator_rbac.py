@@ -44,7 +44,7 @@ def test_as_the_charts_service_account_the_operator_injects_and_writes_status(
 ) -> None:
     k8s.apply(demo_deployment(), namespace)
     start_operator()
-    # Fields accepted but not evaluated yet say so in status rather than look checked.
+    # A field accepted but not evaluated yet (experiment) says so in status rather than look checked.
     unbuilt = {"performance": {"task": "binary-classification", "segments": [{"feature": "applicant_group"}]},
                "experiment": {"challenger": {"deployment": "credit-scoring-v2"}}}  # fmt: skip
     k8s.apply(monitor(**unbuilt), namespace)
@@ -56,9 +56,10 @@ def test_as_the_charts_service_account_the_operator_injects_and_writes_status(
         timeout=60, what="the sidecar injected",
     )  # fmt: skip
     assert "modelmonitor.io/finalizer" in mm["metadata"]["finalizers"]
-    for kind in ("PerformanceDegraded", "FairnessViolated", "Experiment"):
-        assert (condition(mm, kind)["status"], condition(mm, kind)["reason"]) == ("Unknown", "NotImplemented")
-        assert "does not evaluate it yet" in condition(mm, kind)["message"]
+    assert (condition(mm, "Experiment")["status"], condition(mm, "Experiment")["reason"]) == ("Unknown", "NotImplemented")
+    assert "does not evaluate it yet" in condition(mm, "Experiment")["message"]
+    for kind in ("PerformanceDegraded", "FairnessViolated"):  # evaluated: no captured traffic yet
+        assert (condition(mm, kind)["status"], condition(mm, kind)["reason"]) == ("Unknown", "RolloutInProgress")
     assert condition(mm, "Ready")["status"] == "True"
     deployment = k8s.get("deployment", "-n", namespace, "credit-scoring")
     names = [c["name"] for c in deployment["spec"]["template"]["spec"]["containers"]]

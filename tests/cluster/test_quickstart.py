@@ -25,7 +25,7 @@ from tests.helpers.sidecar import request
 
 pytestmark = pytest.mark.cluster
 
-COLUMNS = ["NAME", "TARGET", "PHASE", "DRIFT", "P95", "ERRORS", "LAST-ACTION", "AGE"]
+COLUMNS = ["NAME", "TARGET", "PHASE", "DRIFT", "QUALITY", "P95", "ERRORS", "LAST-ACTION", "AGE"]
 
 
 def quick_start() -> tuple[list[str], list[str]]:

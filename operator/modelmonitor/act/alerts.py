@@ -15,10 +15,12 @@ from typing import Any
 from modelmonitor.act.outcome import Note
 from modelmonitor.adapters.ports import KubernetesError, KubernetesPort, SecretRefused, WebhookPort
 from modelmonitor.adapters.webhooks import WebhookError
+from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import Alert, AlertFormat, ModelMonitorSpec
 from modelmonitor.policy import actions as policy
 from modelmonitor.policy import egress
-from modelmonitor.policy.alerts import AlertEvent, payload
+from modelmonitor.policy.alerts import AlertEvent, condition_alerts, payload
+from modelmonitor.policy.request import Request
 
 
 class Alerter:
@@ -28,6 +30,18 @@ class Alerter:
         self.kube = kube
         self.webhooks = webhooks
         self.egress = egress_allow
+
+    def alert(
+        self, spec: ModelMonitorSpec, req: Request, conditions: list[dict[str, Any]], actions: list[AlertEvent],
+        *, changed: set[str], runbook_base: str,
+    ) -> list[Note]:  # fmt: skip
+        """Alerts for the conditions (on transitions; Alertmanager's while firing) and the actions."""
+        events = [*actions, *condition_alerts(
+            req.namespace, req.name, before={c["type"]: c["status"] for c in req.status.get("conditions") or []},
+            conditions=conditions, changed=changed, now=req.now,
+            interval=parse_duration(spec.interval), runbook_base=runbook_base,
+        )]  # fmt: skip
+        return self.send(spec, req.namespace, events)
 
     def send(self, spec: ModelMonitorSpec, namespace: str, events: list[AlertEvent]) -> list[Note]:
         """Send each event to the alerts whose ``when`` lists its condition; notes for failures."""

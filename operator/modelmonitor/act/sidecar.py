@@ -13,6 +13,7 @@ from modelmonitor.adapters.ports import KubernetesPort
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.api.status import ConditionType
 from modelmonitor.evaluate.findings import Verdict
+from modelmonitor.policy import permits
 from modelmonitor.policy.request import Request
 from modelmonitor.workload import admin, netpol
 from modelmonitor.workload.injection import (
@@ -71,6 +72,26 @@ class SidecarActor:
             ), token
         routes = self._route(spec, req, deployment, notes)
         return Verdict(KIND, "True", "Injected", f"sidecar runs in every replica{routes}"), token
+
+    def refuse(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], refusal: permits.Refusal,
+        *, retry_seconds: float,
+    ) -> list[Verdict]:  # fmt: skip
+        """The Ready and SidecarInjected verdicts of a refused monitor. Consent withdrawn (the opt-in
+        label removed) takes out what this monitor put in — the Service routes, the sidecar and its
+        HPA, as a delete of the monitor would — once when first seen, and whenever the sidecar is
+        back. A refused image changes nothing: the sidecar already there, if any, is one the
+        operator was allowed to inject."""
+        said = "nothing was changed"
+        newly = req.condition("Ready").get("reason") != refusal.reason
+        withdraw = refusal.reason == permits.NOT_OPTED_IN and (newly or self.injected(deployment, req.name))
+        if withdraw and self.withdraw(req.namespace, req.name, spec.target.deployment, deployment):
+            said = "the sidecar this monitor injected was removed and its Services restored"
+        said += f"; looking again every {retry_seconds:g}s"
+        return [
+            Verdict(ConditionType.READY, "False", refusal.reason, f"{refusal.message}; {said}"),
+            Verdict(KIND, "False", refusal.reason, f"not injected: {refusal.reason}"),
+        ]
 
     def injected(self, deployment: dict[str, Any], monitor: str) -> bool:
         """Is this monitor's sidecar in the Deployment's pod template?"""

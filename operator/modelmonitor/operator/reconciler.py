@@ -21,7 +21,7 @@ from modelmonitor.act.state import save_state
 from modelmonitor.adapters.ports import KubernetesPort, SidecarPort, WebhookPort
 from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import ModelMonitorSpec
-from modelmonitor.api.status import ConditionStatus, ConditionType, Phase
+from modelmonitor.api.status import ConditionType, Phase
 from modelmonitor.evaluate import evaluate
 from modelmonitor.evaluate.findings import Verdict
 from modelmonitor.gather import Gatherer
@@ -29,7 +29,7 @@ from modelmonitor.gather.prometheus import PortFactory
 from modelmonitor.operator.schedule import MissingTargets, due
 from modelmonitor.operator.settings import OperatorSettings
 from modelmonitor.policy import egress, permits
-from modelmonitor.policy.alerts import AlertEvent, condition_alerts
+from modelmonitor.policy.alerts import AlertEvent
 from modelmonitor.policy.request import Request, iso, parse_iso, transitions, with_condition
 from modelmonitor.policy.target import Transition, assess_target
 from modelmonitor.policy.verdict import phase_of
@@ -165,48 +165,33 @@ class Reconciler:
         out.status_patch["conditions"] = conditions
 
     def _alert(self, spec: ModelMonitorSpec, req: Request, out: Outcome) -> None:
-        patch = out.status_patch
-        alerts = [*out.alerts, *condition_alerts(
-            req.namespace, req.name, before={c["type"]: c["status"] for c in req.status.get("conditions") or []},
-            conditions=patch["conditions"], changed={t.type for t in out.transitions}, now=req.now,
-            interval=parse_duration(spec.interval), runbook_base=self.settings.runbook_base_url,
-        )]  # fmt: skip
-        sent = self.alerter.send(spec, req.namespace, alerts)
+        sent = self.alerter.alert(spec, req, out.status_patch["conditions"], out.alerts,
+                                  changed={t.type for t in out.transitions}, runbook_base=self.settings.runbook_base_url)  # fmt: skip
         out.notes.extend(sent)
-        patch["actions"] = record_alerts(list(patch.get("actions") or []), sent, iso(req.now))
+        out.status_patch["actions"] = record_alerts(
+            list(out.status_patch.get("actions") or []), sent, iso(req.now)
+        )
 
     def _refused(
         self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], out: Outcome
     ) -> bool:
-        """Is this a monitor the operator may not act on (policy/permits.py)? Then ``out`` says why.
-
-        Consent withdrawn (the opt-in label removed) takes out what this monitor put in: the Service
-        routes, the sidecar and its HPA, as a delete of the monitor would. A refused image changes
-        nothing: the sidecar already there, if any, is one the operator was allowed to inject."""
-        settings = self.settings
+        """Is this a monitor the operator may not act on (policy/permits.py)? Then ``out`` says why,
+        and the act stage has undone what the monitor put in when consent was withdrawn."""
+        labels = self.kube.get_namespace_labels(req.namespace) if self.settings.require_opt_in else {}
         refusal = permits.check_target(
-            spec, namespace=req.namespace,
-            namespace_labels=self.kube.get_namespace_labels(req.namespace) if settings.require_opt_in else {},
+            spec, namespace=req.namespace, namespace_labels=labels,
             deployment_labels=(deployment.get("metadata") or {}).get("labels") or {},
-            require_opt_in=settings.require_opt_in, default_image=settings.sidecar_image,
-            allowed_images=settings.sidecar_images,
+            require_opt_in=self.settings.require_opt_in, default_image=self.settings.sidecar_image,
+            allowed_images=self.settings.sidecar_images,
         )  # fmt: skip
         if refusal is None:
             return False
         self._missing.saw(req, found=False)  # refused: look again once per --retry, as for a missing target
-        said = "nothing was changed"
-        # Consent withdrawn: undone once, when it is first seen, and whenever the sidecar is back.
-        newly = req.condition("Ready").get("reason") != refusal.reason
-        withdraw = refusal.reason == permits.NOT_OPTED_IN and (
-            newly or self.sidecar.injected(deployment, req.name)
+        self._apply(
+            req,
+            out,
+            self.sidecar.refuse(spec, req, deployment, refusal, retry_seconds=self.settings.retry_seconds),
         )
-        if withdraw and self.sidecar.withdraw(req.namespace, req.name, spec.target.deployment, deployment):
-            said = "the sidecar this monitor injected was removed and its Services restored"
-        said += f"; looking again every {settings.retry_seconds:g}s"
-        self._apply(req, out, [
-            Verdict(ConditionType.READY, ConditionStatus.FALSE, refusal.reason, f"{refusal.message}; {said}"),
-            Verdict(ConditionType.SIDECAR_INJECTED, ConditionStatus.FALSE, refusal.reason, f"not injected: {refusal.reason}"),
-        ])  # fmt: skip
         out.status_patch["phase"] = str(Phase.ERROR)
         out.transitions = transitions(req, out.status_patch["conditions"])
         return True
