@@ -56,10 +56,12 @@ def test_as_the_charts_service_account_the_operator_injects_and_writes_status(
         timeout=60, what="the sidecar injected",
     )  # fmt: skip
     assert "modelmonitor.io/finalizer" in mm["metadata"]["finalizers"]
-    assert (condition(mm, "Experiment")["status"], condition(mm, "Experiment")["reason"]) == ("Unknown", "NotImplemented")
-    assert "does not evaluate it yet" in condition(mm, "Experiment")["message"]
+    experiment = condition(mm, "Experiment")
+    assert (experiment["status"], experiment["reason"]) == ("Unknown", "NotImplemented")
+    assert "does not evaluate it yet" in experiment["message"]
     for kind in ("PerformanceDegraded", "FairnessViolated"):  # evaluated: no captured traffic yet
-        assert (condition(mm, kind)["status"], condition(mm, kind)["reason"]) == ("Unknown", "RolloutInProgress")
+        c = condition(mm, kind)
+        assert (c["status"], c["reason"]) == ("Unknown", "RolloutInProgress")
     assert condition(mm, "Ready")["status"] == "True"
     deployment = k8s.get("deployment", "-n", namespace, "credit-scoring")
     names = [c["name"] for c in deployment["spec"]["template"]["spec"]["containers"]]
