@@ -4,9 +4,9 @@ Pure. Takes the captured rows (labels joined across pods by the sidecar gatherer
 labelled ones, computes ``spec.performance.metrics`` (or the task's defaults) with scikit-learn
 (quality/metrics.py) and judges them against their bounds — or, without bounds, the newest chunk of
 labelled rows against a band drawn from the first chunks the monitor saw (``judge_baseline``);
-below ``minLabels`` labelled rows the verdict is InsufficientData, never a breach. For the predictions still without a label, CBPE's
-label-free estimate (binary, with scores; fitted on the labelled rows) is shown apart and never
-judged. With ``labelDelay``, label coverage is measured on rows
+below ``minLabels`` labelled rows the verdict is InsufficientData, never a breach. For the predictions still without a label, a
+label-free estimate fitted on the labelled rows — CBPE for a binary classifier with scores, DLE for
+a regressor — is shown apart and never judged. With ``labelDelay``, label coverage is measured on rows
 older than the delay, and LabelsStale says when labels stopped arriving. Owns ``status.performance``
 but its ``segments`` (the fairness evaluator's).
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import ModelMonitorSpec, Task
@@ -25,12 +26,13 @@ from modelmonitor.evaluate.findings import Finding, Verdict, fmt
 from modelmonitor.evaluate.observations import Observations
 from modelmonitor.quality import calibration
 from modelmonitor.quality.chunks import band
-from modelmonitor.quality.estimate import CBPE, MIN_ROWS
+from modelmonitor.quality.estimate import CBPE, DLE, MIN_ROWS
 from modelmonitor.quality.labels import Labelled, unlabelled
 from modelmonitor.quality.metrics import DEFAULT_METRICS, realized
 
 KIND = ConditionType.PERFORMANCE_DEGRADED
 MIN_ESTIMATED = 30  # unlabelled predictions below which no estimate is shown
+DLE_MAX_ROWS = 5000  # labelled rows DLE's error models are fitted on (the newest)
 BASELINE_CHUNKS = 10  # chunks of labelled rows a band is drawn from when no bounds are set
 
 
@@ -134,8 +136,11 @@ def _figures(perf: Performance, data: Labelled, names: list[str] | None = None) 
 
 
 def _estimated(perf: Performance, obs: Observations, data: Labelled) -> dict[str, Any]:
-    """CBPE's estimate for the predictions still without a label (binary, with probability scores):
-    fitted on the labelled rows of the window, never judged, kept apart from the realized figures."""
+    """The label-free estimate for the predictions still without a label, fitted on the labelled
+    rows of the window: CBPE (binary, with probability scores) or DLE (regression); never judged,
+    kept apart from the realized figures."""
+    if perf.task == Task.REGRESSION:
+        return _estimated_regression(perf, obs, data)
     if perf.task != Task.BINARY or data.score is None or len(data) < max(perf.minLabels, MIN_ROWS):
         return {}
     y_pred, score = unlabelled(obs.captured, positive=perf.positiveLabel)
@@ -148,6 +153,34 @@ def _estimated(perf: Performance, obs: Observations, data: Labelled) -> dict[str
     return {
         "estimated": {k: round(v, 6) for k, v in estimate.items() if v is not None},
         "estimatedRows": len(score),
+    }
+
+
+def _estimated_regression(perf: Performance, obs: Observations, data: Labelled) -> dict[str, Any]:
+    """DLE's MAE and RMSE for the unlabelled predictions: error models fitted on at most
+    DLE_MAX_ROWS of the newest labelled rows (features and prediction), so one evaluation stays
+    within a fraction of a second of CPU."""
+    frame = obs.captured
+    if len(data) < max(perf.minLabels, MIN_ROWS) or "__label" not in frame.columns:
+        return {}
+    features = [c for c in frame.columns if not str(c).startswith("__")]
+    unlabelled_rows = frame[frame["__label"].isna().to_numpy() & frame["__prediction"].notna().to_numpy()]
+    predictions = pd.to_numeric(unlabelled_rows["__prediction"], errors="coerce")
+    unlabelled_rows, predictions = unlabelled_rows[predictions.notna().to_numpy()], predictions.dropna()
+    if not features or len(unlabelled_rows) < MIN_ESTIMATED:
+        return {}
+    newest = data.index[-DLE_MAX_ROWS:]
+    start = len(data) - len(newest)
+    try:
+        model = DLE().fit(
+            frame.loc[newest, features], data.y_pred[start:].astype(float), data.y_true[start:], seed=0
+        )
+        estimate = model.estimate(unlabelled_rows[features], predictions.to_numpy(dtype=float))
+    except ValueError:  # a feature neither numeric nor categorical, or too few usable rows
+        return {}
+    return {
+        "estimated": {k: round(v, 6) for k, v in estimate.items() if v is not None},
+        "estimatedRows": len(unlabelled_rows),
     }
 
 

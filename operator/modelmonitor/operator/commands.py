@@ -62,6 +62,10 @@ def run_operator(args: argparse.Namespace) -> int:
     for key, value in overrides.items():
         if value is not None:
             os.environ[ENV_PREFIX + key] = value
+    # Evaluations run in parallel on --workers threads: one OpenMP thread each for scikit-learn's
+    # gradient boosting (the regression estimate), or they spin against each other (0.4 s a fit on
+    # one thread, 1.5-2.6 s with every core on a loaded 2-CPU machine). Set before it is imported.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     problem = (
         _settings_problem()

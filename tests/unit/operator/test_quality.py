@@ -265,3 +265,30 @@ def test_without_bounds_a_drop_below_the_baseline_band_is_performance_degraded(
     serve(monkeypatch, window(2400, accuracy=0.6, seed=6))
     c = condition(reconciler(kube).reconcile(request(s)).status_patch, "PerformanceDegraded")
     assert (c["status"], c["reason"]) == ("True", "OutsideBand")
+
+
+def test_a_regressor_s_unlabelled_predictions_get_dle_estimates(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.metrics import mean_absolute_error
+
+    rng = np.random.default_rng(21)
+    rows = 4000
+    x = rng.uniform(0, 4, rows)
+    truth = 3 * x + rng.normal(0, 0.2 + 0.5 * x, rows)  # the error grows with x
+    prediction = 3 * x
+    later = np.arange(rows) >= 2000
+    x[later] += 1.0  # the unlabelled half is shifted towards larger errors
+    truth[later] = 3 * x[later] + rng.normal(0, 0.2 + 0.5 * x[later], later.sum())
+    prediction[later] = 3 * x[later]
+    frame = pd.DataFrame({
+        "x": x, "__id": [f"g{i}" for i in range(rows)], "__ts": NOW - 3600 + np.arange(rows) * 0.5,
+        "__prediction": prediction.tolist(), "__label": [None if h else float(t) for t, h in zip(truth, later, strict=True)],
+        "__label_ts": NOW - 10,
+    })  # fmt: skip
+    serve(monkeypatch, frame)
+    s = monitor_spec(performance={"task": "regression", "metrics": [{"name": "mae", "max": 10}]})
+    perf = run(s)["performance"]
+    actual = mean_absolute_error(truth[later], prediction[later])
+    realized = perf["metrics"]["mae"]
+    assert perf["estimatedRows"] == 2000
+    assert abs(perf["estimated"]["mae"] - actual) / actual < 0.1, (perf["estimated"], actual)
+    assert perf["estimated"]["mae"] > realized * 1.1  # the shift's larger errors show before their labels
