@@ -97,7 +97,10 @@ def labelled(frame: pd.DataFrame, task: str, *, positive: str | None = None) -> 
     if "__label" not in frame.columns or "__prediction" not in frame.columns or not len(frame):
         empty = np.array([])
         return Labelled(empty, empty, None, empty, empty, pd.Index([]))
-    rows = frame[frame["__label"].notna().to_numpy()]
+    needed = [
+        c for c in ("__label", "__prediction", "__probabilities", "__ts", "__label_ts") if c in frame.columns
+    ]
+    rows = frame.loc[frame["__label"].notna().to_numpy(), needed]  # not the features: sorting copies
     if "__ts" in rows.columns:
         rows = rows.sort_values("__ts", kind="stable")
     # .tolist(), not list(): iterating a pandas (Arrow) column row by row is slow.

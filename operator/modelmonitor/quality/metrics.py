@@ -117,8 +117,27 @@ def _is_probability(s: NDArray[np.float64]) -> bool:
     return bool(np.isfinite(s).all()) and float(s.min()) >= 0.0 and float(s.max()) <= 1.0
 
 
+def _prf(t: NDArray[Any], p: NDArray[Any]) -> tuple[float | None, float | None, float | None]:
+    """Binary precision, recall and F1 (booleans in) from one ``precision_recall_fscore_support``:
+    the three separate functions would each count the confusion matrix again. None where undefined."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            prf = skm.precision_recall_fscore_support(
+                t, p, pos_label=True, average="binary", zero_division=np.nan
+            )
+    except ValueError:
+        return None, None, None
+    return _defined(prf[0]), _defined(prf[1]), _defined(prf[2])
+
+
 def _binary(
-    name: str, y_true: NDArray[Any], y_pred: NDArray[Any], score: NDArray[np.float64] | None, positive: Any
+    name: str,
+    y_true: NDArray[Any],
+    y_pred: NDArray[Any],
+    score: NDArray[np.float64] | None,
+    positive: Any,
+    prf: tuple[float | None, float | None, float | None] | None = None,
 ) -> float | None:
     t, p = y_true == positive, y_pred == positive
     if name == "accuracy":
@@ -126,8 +145,7 @@ def _binary(
     if name == "positive_rate":
         return float(np.mean(p))
     if name in ("precision", "recall", "f1"):
-        fn = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[name]
-        return _quiet(lambda: fn(t, p, pos_label=True, zero_division=np.nan))
+        return (prf or _prf(t, p))[("precision", "recall", "f1").index(name)]
     if score is None:
         return None
     if name == "auc":  # on the raw score: AUC ranks, and a calibration map only adds ties
@@ -216,13 +234,16 @@ def realized(
             "score: binary needs the positive class's score alone (1-D), not a probability matrix"
         )
     out: dict[str, float | None] = {}
+    prf = None
+    if task == BINARY and t.shape[0] and {"precision", "recall", "f1"} & set(names):
+        prf = _prf(t == positive, p == positive)  # once for the three
     for name in names:
         if t.shape[0] == 0:
             out[name] = None
             if task == MULTICLASS and name in WEIGHTED:
                 out[WEIGHTED[name]] = None
         elif task == BINARY:
-            out[name] = _binary(name, t, p, None if s is None else s.ravel(), positive)
+            out[name] = _binary(name, t, p, None if s is None else s.ravel(), positive, prf)
         elif task == MULTICLASS:
             out.update(_multiclass(name, t, p, s))
         else:
