@@ -23,6 +23,8 @@ from modelmonitor.quality.concept import Change, ConceptDetector
 from modelmonitor.quality.estimate import CBPE, DLE, MIN_ROWS
 from modelmonitor.quality.metrics import BINARY, REGRESSION, realized
 
+MIN_BAND_CHUNKS = 20  # reference chunks below which the bands are noted as unreliable
+
 
 @dataclass(frozen=True)
 class Columns:
@@ -251,6 +253,12 @@ def build(reference: Table, current: Table, columns: Columns, settings: Settings
         notes.append(
             f"the reference makes {len(ref_bounds)} chunk(s) of {settings.chunk_size} rows; bands need 2 "
             "or more, so nothing alerts (lower --chunk-size)"
+        )
+    elif len(ref_bounds) < MIN_BAND_CHUNKS:
+        notes.append(
+            f"the reference makes {len(ref_bounds)} chunks of {settings.chunk_size} rows: a standard deviation "
+            f"over fewer than {MIN_BAND_CHUNKS} chunks is often too small, and the bands raise false alarms "
+            "(lower --chunk-size)"
         )
     detector = ConceptDetector(settings.detector)
     return Report(

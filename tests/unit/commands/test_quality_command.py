@@ -226,3 +226,14 @@ def test_table_output_from_the_module_entry_point(files: dict[str, Path]) -> Non
     assert any(line.startswith("calibration (current") for line in lines)
     assert any(line.startswith("segment group: VIOLATED") for line in lines)
     assert any(line.startswith("concept drift (adwin)") for line in lines)
+
+
+def test_too_few_reference_chunks_are_noted_as_giving_narrow_bands(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [str(files["ref.csv"]), str(files["steady.csv"]), "--task", "binary-classification"]
+    assert main(["quality", *argv, "--chunk-size", "10000"]) == 0
+    out = capsys.readouterr().out
+    assert "note: the reference makes 5 chunks of 10000 rows" in out and "false alarms" in out
+    assert main(["quality", *argv, "--chunk-size", CHUNK]) == 0  # 20 chunks: no such note
+    assert "false alarms" not in capsys.readouterr().out
