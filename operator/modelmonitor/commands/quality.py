@@ -15,14 +15,14 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from modelmonitor.quality import DETECTORS, TASKS  # names only: scikit-learn and river load later
+
 if TYPE_CHECKING:
     from modelmonitor.commands.quality_report import Report
 
 EXIT_OK = 0
 EXIT_ALERT = 1
 EXIT_INPUT = 2
-TASKS = ("binary-classification", "multiclass-classification", "regression")
-DETECTORS = ("adwin", "ddm", "page-hinkley")
 WIDTH = 99
 
 

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from modelmonitor.quality import calibration, fairness
+from modelmonitor.quality import BINARY, REGRESSION, calibration, fairness
 from modelmonitor.quality.chunks import Band, band, chunk_bounds, outside
 from modelmonitor.quality.concept import Change, ConceptDetector
 from modelmonitor.quality.estimate import CBPE, DLE, MIN_ROWS
-from modelmonitor.quality.metrics import BINARY, REGRESSION, realized
+from modelmonitor.quality.metrics import realized
 
 MIN_BAND_CHUNKS = 20  # reference chunks below which the bands are noted as unreliable
 

@@ -44,7 +44,7 @@ from river import drift
 from river.__version__ import __version__ as RIVER_VERSION
 from river._river_rust.drift import AdaptiveWindowing
 
-KINDS = ("adwin", "ddm", "page-hinkley")
+from modelmonitor.quality import DETECTORS as KINDS
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from modelmonitor.quality.metrics import BINARY, MULTICLASS, REGRESSION
+from modelmonitor.quality import BINARY, MULTICLASS, REGRESSION
 
 
 @dataclass

@@ -17,12 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn import metrics as skm
 from sklearn.exceptions import UndefinedMetricWarning
 
-from modelmonitor.quality import calibration
-
-BINARY = "binary-classification"
-MULTICLASS = "multiclass-classification"
-REGRESSION = "regression"
-TASKS = (BINARY, MULTICLASS, REGRESSION)
+from modelmonitor.quality import BINARY, MULTICLASS, REGRESSION, TASKS, calibration
 
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     BINARY: ("accuracy", "precision", "recall", "f1", "auc", "logloss", "brier", "positive_rate"),
