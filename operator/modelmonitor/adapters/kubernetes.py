@@ -20,11 +20,13 @@ from kubernetes.client.exceptions import ApiException
 
 from modelmonitor.adapters.ports import KubernetesError
 from modelmonitor.adapters.ports import SecretRefused as SecretRefused  # re-exported: callers import it here
+from modelmonitor.api import crd
 from modelmonitor.workload.selection import labels_of, render_selector, selector_matches
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 FIELD_MANAGER = "modelmonitor"
+GATEWAY_API = "gateway.networking.k8s.io"  # HTTPRoutes: its v1
 MAX_DETAIL = 500  # characters of the API server's message kept in a KubernetesError
 
 T = TypeVar("T")
@@ -67,6 +69,7 @@ class KubernetesClient:
         self._batch = kubernetes.client.BatchV1Api(self._client)
         self._autoscaling = kubernetes.client.AutoscalingV2Api(self._client)
         self._networking = kubernetes.client.NetworkingV1Api(self._client)
+        self._custom = kubernetes.client.CustomObjectsApi(self._client)
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The Deployment, or None when it does not exist."""
@@ -275,6 +278,24 @@ class KubernetesClient:
                 field_manager=FIELD_MANAGER,
             )
         )
+
+    def get_httproute(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """An HTTPRoute (Gateway API v1), or None when there is none (or no such API: 404 too)."""
+        return _read(lambda: self._custom.get_namespaced_custom_object(
+            GATEWAY_API, "v1", namespace, "httproutes", name, _preload_content=False))  # fmt: skip
+
+    def json_patch_httproute(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+        _call(lambda: self._custom.patch_namespaced_custom_object(
+            GATEWAY_API, "v1", namespace, "httproutes", name, ops, _content_type=JSON_PATCH,
+            _preload_content=False, field_manager=FIELD_MANAGER))  # fmt: skip
+
+    def patch_monitor_annotations(
+        self, namespace: str, name: str, annotations: dict[str, str | None]
+    ) -> None:
+        """A merge patch of the ModelMonitor's annotations: a key set to None is removed."""
+        _call(lambda: self._custom.patch_namespaced_custom_object(
+            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name, {"metadata": {"annotations": annotations}},
+            _content_type=MERGE_PATCH, _preload_content=False, field_manager=FIELD_MANAGER))  # fmt: skip
 
 
 def _call(call: Callable[[], T]) -> T:
