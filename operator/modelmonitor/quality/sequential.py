@@ -96,23 +96,27 @@ def pooled_sd(champion: Arm, challenger: Arm) -> float:
     return math.sqrt(max(spread, VARIANCE_FLOOR * (1.0 + champion.mean**2 + challenger.mean**2)))
 
 
-def log_lambda(effect: ArrayLike, variance: ArrayLike, tau2: float, null: float = 0.0) -> NDArray[np.float64]:
-    """log Lambda(null) of the normal-mixture SPRT, elementwise (effect d, variance V of d)."""
+def log_lambda(
+    effect: ArrayLike, variance: ArrayLike, tau2: ArrayLike, null: float = 0.0
+) -> NDArray[np.float64]:
+    """log Lambda(null) of the normal-mixture SPRT, elementwise (effect d, variance V of d, tau^2;
+    numpy broadcasting, so a simulation may pass one tau^2 per row)."""
     d, v = np.asarray(effect, dtype=np.float64) - null, np.asarray(variance, dtype=np.float64)
-    out: NDArray[np.float64] = 0.5 * np.log(v / (v + tau2)) + tau2 * d * d / (2.0 * v * (v + tau2))
+    t2 = np.asarray(tau2, dtype=np.float64)
+    out: NDArray[np.float64] = 0.5 * np.log(v / (v + t2)) + t2 * d * d / (2.0 * v * (v + t2))
     return out
 
 
-def half_width(variance: ArrayLike, tau2: float, alpha: float) -> NDArray[np.float64]:
-    """Half the width of {theta : Lambda(theta) < 1/alpha} around d, elementwise in V."""
-    v = np.asarray(variance, dtype=np.float64)
+def half_width(variance: ArrayLike, tau2: ArrayLike, alpha: float) -> NDArray[np.float64]:
+    """Half the width of {theta : Lambda(theta) < 1/alpha} around d, elementwise (broadcasting)."""
+    v, t2 = np.asarray(variance, dtype=np.float64), np.asarray(tau2, dtype=np.float64)
     out: NDArray[np.float64] = np.sqrt(
-        2.0 * v * (v + tau2) / tau2 * (math.log(1.0 / alpha) + 0.5 * np.log((v + tau2) / v))
+        2.0 * v * (v + t2) / t2 * (math.log(1.0 / alpha) + 0.5 * np.log((v + t2) / v))
     )
     return out
 
 
-def p_values(effects: ArrayLike, variances: ArrayLike, tau2: float) -> NDArray[np.float64]:
+def p_values(effects: ArrayLike, variances: ArrayLike, tau2: ArrayLike) -> NDArray[np.float64]:
     """The always-valid p-values of a sequence of looks (the last axis): the running minimum of
     min(1, 1/Lambda(0)). Vectorized over any leading axes (simulations)."""
     ll = log_lambda(effects, variances, tau2)
