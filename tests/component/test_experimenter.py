@@ -134,12 +134,14 @@ async def test_a_missing_or_malformed_route_fails_the_split_and_writes_nothing(c
     assert patches(cluster) == []
 
 
-async def test_stop_weighs_the_challenger_out_before_it_scales_it_to_zero(cluster: Any) -> None:
+async def test_stop_weighs_the_challenger_out_before_it_scales_what_is_stored_to_zero(cluster: Any) -> None:
     _, chall = await setup(cluster, challenger=2)
     await cluster.api.create(HTTPROUTES, "ns", httproute(900, 100))
     actor = Experimenter(port_for(cluster))
 
-    result, message = await asyncio.to_thread(actor.stop, namespace="ns", challenger=chall, route=ROUTE)
+    stale = {**chall, "spec": {**chall["spec"], "replicas": 0}}  # read before a scale-up: it is read again
+
+    result, message = await asyncio.to_thread(actor.stop, namespace="ns", challenger=stale, route=ROUTE)
 
     assert result == "Done", message
     assert (

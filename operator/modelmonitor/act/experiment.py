@@ -165,12 +165,16 @@ class Experimenter:
         return self.kube.get_httproute(namespace, name)
 
     def _stop(self, namespace: str, challenger: dict[str, Any], route: Route | None) -> str:
-        """Weight 0, then 0 replicas; what was done, in words. A route that is gone sends nothing."""
+        """Weight 0, then 0 replicas; what was done, in words. A route that is gone sends nothing.
+        The challenger is read again first: the one passed in may predate this tick's own scaling."""
         said = []
         if route is not None:
             found = self._weigh(namespace, route, 0.0)
             said.append(
                 f"HTTPRoute {route[0]} not found" if found is None else f"weight 0 on HTTPRoute {route[0]}"
             )
-        self._scale(namespace, challenger, 0)
+        current = self.kube.get_deployment(namespace, _name(challenger))
+        if current is None:
+            return ", ".join([*said, "its Deployment is gone"])
+        self._scale(namespace, current, 0)
         return ", ".join([*said, "scaled to 0 replicas"])
