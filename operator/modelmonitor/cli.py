@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "modelmonitor.commands.contract",  # crd, validate
     "modelmonitor.commands.drift",  # profile, drift
     "modelmonitor.commands.quality",  # quality
+    "modelmonitor.commands.experiment",  # experiment replay
     "modelmonitor.demo.commands",  # demo
     "modelmonitor.demo.model",  # demo-model
 )

@@ -38,7 +38,7 @@ BATCH_METRICS = ("auc", "f1", "precision", "recall", "r2", "ece")
 METRICS = (*ROW_METRICS, *BATCH_METRICS)
 STATE_FORMAT = "modelmonitor.experiment/v1"
 _REGRESSION = ("mae", "rmse", "mape", "r2")
-_SCORED = ("brier", "logloss", "auc", "ece")  # need the positive class's score: binary only
+SCORED = ("brier", "logloss", "auc", "ece")  # need the positive class's score: binary only
 _STATISTIC = {
     "accuracy": "share of correct predictions", "mae": "mean absolute error", "rmse": "mean squared error",
     "brier": "mean Brier score", "logloss": "mean log loss", "mape": "mean absolute percentage error",
@@ -66,7 +66,7 @@ def task_for(metric: str, task: str | None = None) -> str:
         return REGRESSION
     if task == REGRESSION:
         raise ValueError(f"metric {metric} measures a classifier; use mae, rmse, mape or r2 for a regression")
-    if task == MULTICLASS and metric in _SCORED:
+    if task == MULTICLASS and metric in SCORED:
         raise ValueError(f"metric {metric} needs the positive class's score: binary classification only")
     return task or BINARY
 
@@ -203,7 +203,7 @@ class ExperimentRun:
         self.confidence, self.min_rows, self.batch, self.mixing = confidence, min_rows, batch, mixing
         self.batched = metric in BATCH_METRICS
         self._variants = {v: _Variant() for v in VARIANTS}
-        self._test = SequentialTest(alpha=1.0 - confidence, mixing=mixing)
+        self._test = SequentialTest(alpha=round(1.0 - confidence, 12), mixing=mixing)
         self._looks = 0
         if state is not None:
             self._restore(state)
@@ -222,12 +222,12 @@ class ExperimentRun:
         keep = np.ones(len(data), dtype=bool)
         if self.task == REGRESSION:
             keep = np.isfinite(data.y_true.astype(float)) & np.isfinite(data.y_pred.astype(float))
-        if self.metric in _SCORED:
+        if self.metric in SCORED:
             keep &= np.isfinite(data.score) if data.score is not None else False
         tally.rows, tally.dropped_rows = tally.rows + int(keep.sum()), tally.dropped_rows + int((~keep).sum())
         tally.partial["y_true"] += data.y_true[keep].tolist()
         tally.partial["y_pred"] += data.y_pred[keep].tolist()
-        if self.metric in _SCORED and data.score is not None:
+        if self.metric in SCORED and data.score is not None:
             tally.partial["score"] += data.score[keep].tolist()
         while len(tally.partial["y_true"]) >= self.batch:
             batch = {k: v[: self.batch] for k, v in tally.partial.items()}
@@ -236,7 +236,7 @@ class ExperimentRun:
                 self.task,
                 np.array(batch["y_true"]),
                 np.array(batch["y_pred"]),
-                score=np.array(batch["score"], dtype=np.float64) if self.metric in _SCORED else None,
+                score=np.array(batch["score"], dtype=np.float64) if self.metric in SCORED else None,
                 metrics=[self.metric],
                 positive=1,  # labelled() has made the positive class 1 already
             )[self.metric]
@@ -397,4 +397,4 @@ def _g(x: float | None, sign: str = "") -> str:
 
 
 __all__ = ["BATCH_METRICS", "METRICS", "ROW_METRICS", "STATE_FORMAT", "VARIANTS", "ExperimentRun", "Result"]
-__all__ += ["outcome_values", "task_for"]
+__all__ += ["SCORED", "outcome_values", "task_for"]
