@@ -14,6 +14,7 @@ import datetime
 from typing import Any
 
 from modelmonitor.act import autoscale
+from modelmonitor.act.experiment import Experimenter
 from modelmonitor.act.outcome import ActOutcome, Note
 from modelmonitor.act.retrain import Retrainer
 from modelmonitor.act.rollback import roll_back
@@ -22,7 +23,10 @@ from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.api.status import ConditionType, Phase
 from modelmonitor.evaluate.findings import Verdict
 from modelmonitor.policy import actions as policy
+from modelmonitor.policy import experiment as ab
 from modelmonitor.policy.alerts import AlertEvent, runbook_url
+from modelmonitor.workload.experiment import ExperimentError, experiment_container
+from modelmonitor.workload.injection import model_container
 
 __all__ = ["ActOutcome", "Actor", "Note"]
 
@@ -42,6 +46,7 @@ class Actor:
         self.kube = kube
         self.runbook_base = runbook_base
         self.retrainer = Retrainer(kube)
+        self.experimenter = Experimenter(kube)
 
     def act(
         self, spec: ModelMonitorSpec, *, namespace: str, monitor: str, uid: str, status: dict[str, Any],
@@ -105,6 +110,85 @@ class Actor:
         )
         out.status["actionState"] = state.to_status()
         return out
+
+    def experiment(
+        self, spec: ModelMonitorSpec, *, namespace: str, monitor: str, status: dict[str, Any],
+        experiment: dict[str, Any], annotations: dict[str, str], champion: dict[str, Any],
+        challenger: dict[str, Any] | None, history: list[dict[str, Any]], now: datetime.datetime,
+    ) -> ActOutcome:  # fmt: skip
+        """Carry out what the experiment's state asks (policy/experiment.py): split the traffic while
+        it runs, stop the challenger once it lost or was aborted, promote it once it won (with
+        ``promote: manual``, once approved). ``status.experiment`` comes back with the traffic it
+        got and, after a promotion, state Promoted. Each decision is recorded once."""
+        out = ActOutcome()
+        exp = spec.experiment
+        if exp is None or challenger is None or not experiment.get("state"):
+            return out
+        todo = ab.plan(spec, experiment, annotations=annotations)
+        ref = exp.traffic.httpRoute
+        route = (ref.name, ref.championBackend, ref.challengerBackend) if ref else None
+        was = (status.get("experiment") or {}) if isinstance(status.get("experiment"), dict) else {}
+        new = dict(experiment)
+        state = str(new.get("state"))
+        changed = was.get("state") != state or was.get("decidedAt") != new.get("decidedAt")
+        decisions: list[tuple[policy.Decision, str, str]] = []
+        if todo.action == "split":
+            traffic = self.experimenter.split(namespace=namespace, champion=champion, challenger=challenger,
+                                              share=exp.traffic.share, route=route)  # fmt: skip
+            new["traffic"] = {"mode": traffic.mode, "requested": traffic.requested, "actual": traffic.actual,
+                              "message": traffic.message[:1024]}  # fmt: skip
+            if traffic.failed:
+                out.failures.append("kubernetes")
+                if (was.get("traffic") or {}).get("message") != new["traffic"]["message"]:
+                    out.notes.append(Note(True, "ExperimentTrafficFailed", traffic.message))
+        elif todo.action == "stop":
+            result, message = self.experimenter.stop(namespace=namespace, challenger=challenger, route=route)
+            if changed or result == "Failed":
+                decisions.append((policy.Decision("stop", "Experiment", result, message), result, message))
+            if result == "Failed":
+                out.failures.append("kubernetes")
+        elif todo.action == "promote":
+            result, message = self._promote(spec, namespace, monitor, champion, challenger, route)
+            decisions.append((policy.Decision("promote", "Experiment", result, message), result, message))
+            if result == "Done":
+                new.update(state=ab.PROMOTED, message=message)
+                out.verdicts.append(Verdict(ConditionType.EXPERIMENT, "True", "ChallengerPromoted", message))
+            else:
+                out.failures.append("kubernetes")
+        elif state == ab.AWAITING_APPROVAL:
+            new["message"] = (
+                f"{new.get('message') or 'the challenger won'}; {ab.awaiting_message(monitor, namespace)}"
+            )
+        elif changed and state in (ab.PROMOTING, ab.AWAITING_APPROVAL, ab.CHAMPION_KEPT, ab.ABORTED):
+            action = "promote" if state == ab.PROMOTING else "stop"  # observe mode: said, not done
+            decisions.append((policy.Decision(action, "Experiment", "Observed", str(new.get("message"))),
+                              "Observed", f"observe mode: {new.get('message')}"))  # fmt: skip
+        if decisions:
+            out.status["actions"] = self._record(
+                history, decisions, namespace, monitor, policy._iso(now), out
+            )
+        out.status["experiment"] = new
+        return out
+
+    def _promote(
+        self, spec: ModelMonitorSpec, namespace: str, monitor: str, champion: dict[str, Any],
+        challenger: dict[str, Any], route: tuple[str, str, str] | None,
+    ) -> tuple[str, str]:  # fmt: skip
+        assert spec.experiment is not None
+        try:
+            ours = str(model_container(champion, spec).get("name"))
+            theirs = str(
+                experiment_container(challenger, spec.experiment.challenger.container, ours).get("name")
+            )
+        except (ExperimentError, ValueError) as exc:
+            return "Failed", f"not promoted: {exc}"
+        result, message = self.experimenter.promote(
+            namespace=namespace, champion=champion, challenger=challenger, champion_container=ours,
+            challenger_container=theirs, monitor=monitor, route=route,
+        )  # fmt: skip
+        if result == "Done" and spec.experiment.promote == "manual":
+            self.experimenter.clear_approval(namespace, monitor)
+        return result, message
 
     def _record(
         self, history: list[dict[str, Any]], decisions: list[tuple[policy.Decision, str, str]],

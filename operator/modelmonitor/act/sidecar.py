@@ -14,6 +14,7 @@ from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.api.status import ConditionType
 from modelmonitor.evaluate.findings import Verdict
 from modelmonitor.policy import permits
+from modelmonitor.policy.experiment import challenger_spec
 from modelmonitor.policy.request import Request
 from modelmonitor.workload import admin, netpol
 from modelmonitor.workload.injection import (
@@ -72,6 +73,40 @@ class SidecarActor:
             ), token
         routes = self._route(spec, req, deployment, notes)
         return Verdict(KIND, "True", "Injected", f"sidecar runs in every replica{routes}"), token
+
+    def ensure_challenger(self, spec: ModelMonitorSpec, req: Request, challenger: dict[str, Any]) -> Verdict:
+        """The same sidecar in an A/B test's challenger, read with the monitor's admin token and guarded
+        by a NetworkPolicy of its own. No Service is routed: the target's routed Services select both
+        variants' pods, and an HTTPRoute's backends are the user's. The verdict says whether its rows
+        can be read (status True), or why not."""
+        cspec = challenger_spec(spec)
+        name = cspec.target.deployment
+        labels = self.kube.get_namespace_labels(req.namespace) if self.settings.require_opt_in else {}
+        refusal = permits.check_target(
+            cspec, namespace=req.namespace, namespace_labels=labels,
+            deployment_labels=(challenger.get("metadata") or {}).get("labels") or {},
+            require_opt_in=self.settings.require_opt_in, default_image=self.settings.sidecar_image,
+            allowed_images=self.settings.sidecar_images,
+        )  # fmt: skip
+        if refusal is not None:
+            return Verdict(KIND, "False", refusal.reason, f"nothing was changed in it: {refusal.message}")
+        if not spec.sidecar.inject:
+            return Verdict(KIND, "False", "NotInjected", "spec.sidecar.inject is false: no rows to compare")
+        try:
+            ops = plan_injection(challenger, cspec, monitor=req.name, image=self.settings.sidecar_image)
+        except InjectionError as exc:
+            return Verdict(KIND, "False", exc.reason, exc.message)
+        refused = self._network_policy(
+            cspec, req, challenger, name=admin.admin_name(f"{req.name}-challenger")
+        )
+        if refused is not None:
+            return refused
+        if ops:
+            self.kube.json_patch_deployment(req.namespace, name, ops)
+            return Verdict(KIND, "False", "RolloutInProgress", "sidecar added to its pod template")
+        if not rollout_complete(challenger) and int((challenger.get("spec") or {}).get("replicas") or 0):
+            return Verdict(KIND, "False", "RolloutInProgress", "waiting for its replicas to run the sidecar")
+        return Verdict(KIND, "True", "Injected", "the sidecar runs in its replicas")
 
     def refuse(
         self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], refusal: permits.Refusal,
@@ -150,7 +185,7 @@ class SidecarActor:
         return refused if refused is not None else token
 
     def _network_policy(
-        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any]
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], *, name: str | None = None
     ) -> Verdict | None:
         """Create or correct the NetworkPolicy of the sidecars' admin port (workload/netpol.py); the
         verdict when a NetworkPolicy of that name is not the monitor's own, else None. Off with the
@@ -166,11 +201,11 @@ class SidecarActor:
                             "pod labels are not set (MODELMONITOR_OPERATOR_NAMESPACE, "
                             "MODELMONITOR_OPERATOR_POD_LABELS); the bearer token is the only guard")  # fmt: skip
             return None
-        name = admin.admin_name(req.name)
+        name = name or admin.admin_name(req.name)
         desired = netpol.network_policy(
             deployment, monitor=req.name, uid=req.uid, admin_port=spec.sidecar.adminPort,
             operator_namespace=settings.operator_namespace, operator_labels=settings.operator_pod_labels,
-            prometheus=settings.network_policy_prometheus,
+            prometheus=settings.network_policy_prometheus, name=name,
         )  # fmt: skip
         stored = self.kube.get_network_policy(req.namespace, name)
         if stored is None:

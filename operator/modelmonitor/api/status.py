@@ -199,14 +199,59 @@ class PerformanceStatus(Model):
     calibration: CalibrationStatus | None = None
 
 
+class VariantStatus(Model):
+    """One variant of an A/B test, as the experiment saw it."""
+
+    deployment: str | None = None
+    podTemplateHash: str | None = Field(default=None, description="The pod template being tested.")
+    rows: int | None = Field(default=None, description="Rows counted (labelled, or with an outcome).")
+    value: float | None = Field(default=None, description="The metric on those rows.")
+    readyReplicas: int | None = None
+    requests: float | None = Field(default=None, description="Requests served since the experiment began.")
+    errorRate: float | None = Field(default=None, description="Errors / requests since the experiment began.")
+    latencyP95Ms: float | None = None
+    business: float | None = Field(default=None, description="spec.experiment.businessMetric's value.")
+
+
+class TrafficStatus(Model):
+    mode: str | None = Field(default=None, description="replicas or httpRoute.")
+    requested: float | None = Field(default=None, description="The challenger's requested share (0-1).")
+    actual: float | None = Field(
+        default=None, description="The share it got: of the ready pods, or of the route's weights."
+    )
+    message: str | None = None
+
+
 class ExperimentStatus(Model):
-    championValue: float | None = None
-    challengerValue: float | None = None
-    championRows: int | None = None
-    challengerRows: int | None = None
-    pValue: float | None = None
-    winner: str | None = None
-    promoted: bool | None = None
+    """The A/B test: figures per variant, the always-valid effect, its interval and p-value, the decision."""
+
+    state: str | None = Field(
+        default=None, description="Running, AwaitingApproval, Promoted, ChampionKept or Aborted."
+    )
+    decision: str | None = Field(default=None, description="continue, promote, keep or abort.")
+    winner: str | None = Field(default=None, description="champion or challenger, once decided.")
+    metric: str | None = None
+    statistic: str | None = Field(
+        default=None, description="What the test compares, e.g. mean squared error."
+    )
+    effect: float | None = Field(
+        default=None, description="Challenger minus champion, in the statistic's units."
+    )
+    interval: list[float | None] = Field(
+        default_factory=list, max_length=2, description="Always-valid confidence interval of the effect."
+    )
+    pValue: float | None = Field(default=None, description="Always-valid p-value (mSPRT).")
+    confidence: float | None = None
+    looks: int | None = Field(default=None, description="Evaluations that looked at the test so far.")
+    samplesNeeded: int | None = Field(
+        default=None, description="Rows per variant still needed, if the effect and variance so far hold."
+    )
+    startedAt: str | None = None
+    decidedAt: str | None = None
+    message: str | None = None
+    champion: VariantStatus | None = None
+    challenger: VariantStatus | None = None
+    traffic: TrafficStatus | None = None
 
 
 class Revision(Model):

@@ -21,11 +21,11 @@ from modelmonitor.evaluate import (
     checks,
     concept,
     drift,
+    experiment,
     fairness,
     integrity,
     performance,
     slo,
-    unbuilt,
 )
 from modelmonitor.evaluate.findings import Finding, Verdict
 from modelmonitor.evaluate.observations import Observations, compare
@@ -42,8 +42,10 @@ EVALUATORS: tuple[Evaluator, ...] = (
     fairness.evaluate,
     concept.evaluate,
     calibration.evaluate,
-    unbuilt.evaluate,
+    experiment.evaluate,
 )
+# Judged again on an A/B test's challenger, with its own observations: a True one stops it.
+GUARDS: tuple[Evaluator, ...] = (slo.evaluate, fairness.evaluate)
 
 
 @dataclass
@@ -58,6 +60,10 @@ def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) 
     """Every evaluator on the same observations; each status field (or sub-field of an object, as
     ``performance.segments``) comes from one of them."""
     compare(spec, obs)
+    if obs.experiment is not None and obs.experiment.challenger_obs is not None:
+        obs.experiment.guards = [
+            v for guard in GUARDS for v in guard(spec, obs.experiment.challenger_obs, {}).verdicts
+        ]
     out = Evaluation(drift=obs.drift)
     for evaluator in EVALUATORS:
         finding = evaluator(spec, obs, status)

@@ -12,10 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Asked for by the spec, not evaluated by this operator version (evaluate/unbuilt.py): not a
-# verdict, not missing data; left out of the phase.
-NOT_IMPLEMENTED = "NotImplemented"
-
 
 @dataclass(frozen=True)
 class Verdict:

@@ -16,6 +16,36 @@ from modelmonitor.quality.labels import Labelled, labelled, predicted_positive
 
 
 @dataclass
+class Variant:
+    """One variant of an A/B test as gathered: its Deployment, pod template and Prometheus figures
+    since the experiment began (``None`` when Prometheus had none)."""
+
+    deployment: str
+    template: str = ""  # pod template hash without the sidecar
+    ready: int | None = None
+    requests: float | None = None
+    errors: float | None = None
+    business: float | None = None
+
+
+@dataclass
+class ExperimentObservations:
+    """What the experiment evaluator judges. The champion's rows are the monitor's own captured rows
+    since ``started``; the challenger's are in ``challenger_obs`` (the same Observations as the
+    champion's, for the challenger's pods: its SLO figures and captured rows), which the guard-rail
+    evaluators also judge (``guards``, set by evaluate())."""
+
+    started: float  # unix s
+    champion: Variant
+    challenger: Variant
+    challenger_obs: Observations | None = None
+    reason: tuple[str, str] | None = None  # why the experiment could not be observed at all
+    prometheus_error: str | None = None
+    promoted: bool = False  # the champion already runs the challenger's model
+    guards: list[Any] = field(default_factory=list)  # the guard evaluators' verdicts on the challenger
+
+
+@dataclass
 class Observations:
     """``None`` figures were not available; ``*_error`` and ``drift_reason`` say why."""
 
@@ -39,6 +69,7 @@ class Observations:
     reference: Profile | None = None
     drift: dict[str, Any] | None = None  # DriftReport.to_dict(), set by compare()
     drift_reason: tuple[str, str] | None = None  # (reason, message) when drift was not evaluated
+    experiment: ExperimentObservations | None = None
     _derived: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
 
     def labels(self, task: str, positive: str | None) -> Labelled:

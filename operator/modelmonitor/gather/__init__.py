@@ -16,6 +16,7 @@ from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.evaluate.findings import Verdict
 from modelmonitor.evaluate.observations import Observations
+from modelmonitor.gather import experiment
 from modelmonitor.gather.prometheus import PortFactory, gather_prometheus
 from modelmonitor.gather.sidecars import gather_window
 from modelmonitor.gather.state import gather_state
@@ -47,10 +48,11 @@ class Gatherer:
 
     def gather(
         self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], *, injected: Verdict,
-        since: datetime.datetime, token: str | None,
+        since: datetime.datetime, token: str | None, challenger: dict[str, Any] | None = None,
+        challenger_injected: Verdict | None = None,
     ) -> Gathered:  # fmt: skip
         """Everything observed since ``since`` (the current pod template's start), over at most
-        ``spec.window.maxAge``."""
+        ``spec.window.maxAge``; with ``spec.experiment``, its ``challenger`` Deployment too."""
         lookback = min(
             parse_duration(spec.window.maxAge), max((req.now - since).total_seconds(), MIN_LOOKBACK)
         )
@@ -60,24 +62,35 @@ class Gatherer:
         replicasets = owned_replicasets(self.kube.list_replicasets(req.namespace, selector), deployment)
         model = model_container(deployment, spec)
         hashes = tuple(template_hashes(replicasets, deployment))
-        ok = gather_prometheus(
-            spec, out.observations, url=spec.prometheus.url or self.settings.prometheus_url,
-            field="spec.prometheus.url" if spec.prometheus.url else "the operator's --prometheus-url",
-            allow=self.egress, port=self.prometheus, model=model,
-            selector=Selector(req.namespace, spec.target.deployment, str(model.get("name")), hashes),
-        )  # fmt: skip
-        if not ok:
-            out.failures.append("prometheus")
+        url = spec.prometheus.url or self.settings.prometheus_url
+        field = "spec.prometheus.url" if spec.prometheus.url else "the operator's --prometheus-url"
+        sel = Selector(req.namespace, spec.target.deployment, str(model.get("name")), hashes)
+        ok = gather_prometheus(spec, out.observations, url=url, field=field, allow=self.egress,
+                               port=self.prometheus, model=model, selector=sel)  # fmt: skip
+        found = None
+        if spec.experiment is not None:
+            found = experiment.find_challenger(
+                self.kube, spec, req, deployment, challenger=challenger, injected=challenger_injected
+            )
+            out.observations.experiment = found.observations
         out.failures += gather_window(
             self.kube, self.sidecars, spec, req, out.observations, deployment=deployment,
             replicasets=replicasets, injected=injected, started=since, token=token, allow=self.egress,
-            max_bytes=self.settings.reference_max_bytes,
+            max_bytes=self.settings.reference_max_bytes, also=found.endpoints if found else None,
+            also_since=experiment.since_of(found) if found else None,
+            into=found.observations.challenger_obs if found else None,
         )  # fmt: skip
+        if found is not None:
+            ok = experiment.gather_figures(spec, out.observations, found, champion=sel, url=url, field=field,
+                                           allow=self.egress, port=self.prometheus, lookback=lookback) and ok  # fmt: skip
+        if not ok:
+            out.failures.append("prometheus")
         perf = spec.performance
-        if perf is not None and (
-            perf.conceptDrift is not None or perf.calibration != "none" or not perf.metrics
+        if spec.experiment is not None or (
+            perf is not None
+            and (perf.conceptDrift is not None or perf.calibration != "none" or not perf.metrics)
         ):
-            # Only the concept-drift detector, the calibrator and the quality baseline keep state.
+            # Only the experiment, the concept-drift detector, the calibrator and the quality baseline keep state.
             out.observations.state, out.state_configmap = gather_state(
                 self.kube, req.namespace, req.name, req.uid
             )

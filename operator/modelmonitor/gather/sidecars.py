@@ -11,7 +11,10 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import numpy as np
+
 from modelmonitor.adapters.ports import KubernetesPort, SidecarPort
+from modelmonitor.adapters.sidecars import Window
 from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.drift.schema import redacted_columns
@@ -39,8 +42,14 @@ def gather_window(
     kube: KubernetesPort, sidecars: SidecarPort, spec: ModelMonitorSpec, req: Request, obs: Observations, *,
     deployment: dict[str, Any], replicasets: list[dict[str, Any]], injected: Verdict,
     started: datetime.datetime, token: str | None, allow: tuple[egress.Pattern, ...], max_bytes: int,
+    also: dict[str, str] | None = None, also_since: datetime.datetime | None = None,
+    into: Observations | None = None,
 ) -> list[str]:  # fmt: skip
-    """Fill ``obs.window`` and ``obs.reference`` (or ``obs.drift_reason``); the stages that failed."""
+    """Fill ``obs.window`` and ``obs.reference`` (or ``obs.drift_reason``); the stages that failed.
+
+    ``also`` are an A/B test's challenger sidecars (``{pod: admin URL}``), read in the same pass so
+    labels sent to a pod of either variant join; their rows since ``also_since`` go to
+    ``into.captured``, never into the monitor's own window."""
     if injected.status != "True":
         obs.capture_reason = (
             "RolloutInProgress" if injected.reason == "RolloutInProgress" else "SidecarNotInjected",
@@ -54,9 +63,14 @@ def gather_window(
         obs.drift_reason = obs.capture_reason = ("AwaitingTraffic", "no ready pod with the sidecar yet")
         return []
     timeout = parse_duration(spec.prometheus.timeout)
+    extra = also or {}
+    since = min(started, also_since) if extra and also_since else started
     window = sidecars.read_window(
-        found, timeout=timeout, max_rows=spec.window.maxRows, since_ts=started.timestamp(), token=token
-    )
+        {**found, **extra}, timeout=timeout, max_rows=spec.window.maxRows * (2 if extra else 1),
+        since_ts=since.timestamp(), token=token,
+    )  # fmt: skip
+    if extra:
+        window = _split(window, extra, started, into)
     if not window.pods_read:
         obs.capture_reason = ("SidecarUnreachable", "; ".join(window.pods_failed.values())[:2000])
         obs.drift_reason = obs.capture_reason
@@ -86,6 +100,30 @@ def gather_window(
         return [*failures, "reference"]
     obs.window, obs.reference, obs.window_since = current, ref.profile, iso(started)
     return failures
+
+
+def _split(
+    window: Window, extra: dict[str, str], started: datetime.datetime, into: Observations | None
+) -> Window:
+    """The champion's part of a window read with the challenger's pods; the challenger's rows (and
+    why there are none) into ``into``."""
+    frame = window.frame
+    theirs = (
+        frame["__pod"].isin(list(extra)).to_numpy()
+        if "__pod" in frame.columns
+        else np.zeros(len(frame), bool)
+    )
+    if into is not None:
+        into.captured = frame[theirs].reset_index(drop=True)
+        failed = [window.pods_failed[p] for p in extra if p in window.pods_failed]
+        if failed and not any(p in window.pods_read for p in extra):
+            into.capture_reason = ("SidecarUnreachable", "; ".join(failed)[:2000])
+    mine = frame[~theirs]
+    mine = mine[mine["__ts"].astype(float) >= started.timestamp()] if len(mine) else mine
+    return Window(frame=mine.reset_index(drop=True), labels_waiting=window.labels_waiting,
+                  pods_read=[p for p in window.pods_read if p not in extra],
+                  pods_failed={p: m for p, m in window.pods_failed.items() if p not in extra},
+                  labels_joined_across=window.labels_joined_across)  # fmt: skip
 
 
 def _ready(pod: dict[str, Any]) -> bool:

@@ -123,6 +123,7 @@ async def evaluate(
         spec=dict(spec or {}),
         status=dict(status or {}),
         now=datetime.datetime.now(tz=datetime.UTC),
+        annotations=dict(meta.get("annotations") or {}),
     )
     # Cheap checks first, in the event loop: most ticks of most monitors end here, with no API call.
     if settled(spec, status) and not due(interval_of(req.spec), req):

@@ -93,12 +93,18 @@ class Reconciler:
         managed = gitops.managed_by(deployment)
         injected, token = self.sidecar.ensure(spec, req, deployment, out.notes)
         self._apply(req, out, [_gitops_verdict(managed), injected])
+        challenger, challenger_injected = None, None
+        if spec.experiment is not None:
+            challenger = self.kube.get_deployment(req.namespace, spec.experiment.challenger.deployment)
+            if challenger is not None:
+                challenger_injected = self.sidecar.ensure_challenger(spec, req, challenger)
         since = self._target_since(req, deployment, out)
         if self._due(spec, req, out):
             # gather -> evaluate -> decide (the phase) -> act
             gathered = self.gatherer.gather(
-                spec, req, deployment, injected=injected, since=since, token=token
-            )
+                spec, req, deployment, injected=injected, since=since, token=token, challenger=challenger,
+                challenger_injected=challenger_injected,
+            )  # fmt: skip
             evaluation = evaluate(spec, gathered.observations, req.status)
             out.evaluated, out.drift = True, evaluation.drift
             out.failures += gathered.failures
@@ -113,6 +119,7 @@ class Reconciler:
                 out.notes += save_state(self.kube, req.namespace, req.name, req.uid, evaluation.state,
                                         gathered.state_configmap)  # fmt: skip
             self._act(spec, req, deployment, managed, out)
+            self._experiment(spec, req, deployment, challenger, out)
         out.transitions = transitions(req, out.status_patch["conditions"])
         if out.evaluated and spec.actions.alerts:
             self._alert(spec, req, out)
@@ -126,6 +133,11 @@ class Reconciler:
         deployment = self.kube.get_deployment(namespace, target)
         if deployment is not None:
             self.sidecar.withdraw(namespace, name, target, deployment)
+        challenger = ((spec.get("experiment") or {}).get("challenger") or {}).get("deployment")
+        if isinstance(challenger, str) and challenger and challenger != target:
+            found = self.kube.get_deployment(namespace, challenger)
+            if found is not None:
+                self.sidecar.remove(namespace, challenger, found, name)
 
     # ------------------------------------------------------------------------------------------ stages
 
@@ -151,6 +163,22 @@ class Reconciler:
             conditions={c["type"]: c["status"] for c in out.status_patch["conditions"]},
             phase=out.status_patch["phase"], target=out.status_patch["target"], deployment=deployment,
             gitops=managed, drift=out.drift, now=req.now,
+        )  # fmt: skip
+        out.status_patch.update(acted.status)
+        out.notes += acted.notes
+        out.alerts += acted.alerts
+        out.failures += acted.failures
+        self._apply(req, out, acted.verdicts)
+
+    def _experiment(self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any],
+                    challenger: dict[str, Any] | None, out: Outcome) -> None:  # fmt: skip
+        experiment = out.status_patch.get("experiment")
+        if spec.experiment is None or not isinstance(experiment, dict):
+            return
+        acted = self.actor.experiment(
+            spec, namespace=req.namespace, monitor=req.name, status=req.status, experiment=experiment,
+            annotations=req.annotations, champion=deployment, challenger=challenger,
+            history=list(out.status_patch.get("actions") or req.status.get("actions") or []), now=req.now,
         )  # fmt: skip
         out.status_patch.update(acted.status)
         out.notes += acted.notes

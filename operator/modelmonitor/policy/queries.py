@@ -149,3 +149,19 @@ def utilization_basis(container: dict[str, Any], resource: str) -> Basis:
     return Basis(None, "NoLimitOrRequest",
                  f"{resource} use cannot be judged: container {name} sets neither resources.limits.{resource} "
                  f"nor resources.requests.{resource}; set a limit (or a request)")  # fmt: skip
+
+
+def count_queries(sel: Selector, lookback: float) -> dict[str, str]:
+    """Requests and errors served over the last ``lookback`` seconds (counts, for an A/B test's
+    error guard rail)."""
+    w = _seconds(lookback)
+    return {
+        "requests": f"sum(increase({SIDECAR}_requests_total{{{sel.sidecar}}}[{w}]))",
+        "errors": f"sum(increase({SIDECAR}_errors_total{{{sel.sidecar}}}[{w}])) or vector(0)",
+    }
+
+
+def per_variant(query: str, sel: Selector) -> str:
+    """A business-metric query for one variant: ``$deployment`` and ``$pods`` (a regex of its pod
+    names, for ``pod=~"$pods"``) filled in."""
+    return query.replace("$deployment", _esc(sel.deployment)).replace("$pods", _esc(sel.pod_regex))

@@ -4,7 +4,7 @@ uses to set a condition and to tell what changed. Pure."""
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelmonitor.api.status import ConditionStatus, set_condition
@@ -21,6 +21,7 @@ class Request:
     status: dict[str, Any]
     now: datetime.datetime
     deleting: bool = False
+    annotations: dict[str, str] = field(default_factory=dict)  # the monitor's (an A/B test's approval)
 
     def condition(self, kind: str) -> dict[str, Any]:
         """The stored condition of that type ({} when there is none)."""

@@ -8,7 +8,7 @@ neither ever counts as a breach.
 from __future__ import annotations
 
 from modelmonitor.api.status import ConditionType, Phase
-from modelmonitor.evaluate.findings import NOT_IMPLEMENTED, Verdict
+from modelmonitor.evaluate.findings import Verdict
 
 # Unknown because we are waiting for data (the monitor is young, traffic is low): phase Pending.
 WAITING = {"InsufficientData", "CapturingReference", "RolloutInProgress", "AwaitingTraffic"}
@@ -35,11 +35,13 @@ _BAD_PHASE = (
 
 def phase_of(verdicts: list[Verdict]) -> Phase:
     """The one-word summary: the worst True condition, else Unknown/Pending for missing data, else Healthy."""
+    # An A/B test's verdict is about the challenger, not the monitored model: it leaves the phase alone.
+    verdicts = [v for v in verdicts if v.type != ConditionType.EXPERIMENT]
     true_types = {v.type for v in verdicts if v.status == "True"}
     for types, phase in _BAD_PHASE:
         if true_types & types:
             return phase
-    unknown = [v for v in verdicts if v.status == "Unknown" and v.reason != NOT_IMPLEMENTED]
+    unknown = [v for v in verdicts if v.status == "Unknown"]
     if any(v.reason not in WAITING for v in unknown):
         return Phase.UNKNOWN
     if unknown:

@@ -81,9 +81,11 @@ def tcp_ports_except(port: int) -> list[dict[str, Any]]:
 def network_policy(
     deployment: dict[str, Any], *, monitor: str, uid: str, admin_port: int, operator_namespace: str,
     operator_labels: dict[str, str], prometheus: tuple[dict[str, Any], ...] = DEFAULT_PROMETHEUS_PEERS,
+    name: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The monitor's NetworkPolicy for the pods of ``deployment`` (its ``spec.selector``), named like
-    the admin Secret and owned by the monitor, so it goes with the monitor."""
+    the admin Secret (or ``name``: an A/B test's challenger has its own) and owned by the monitor, so
+    it goes with the monitor."""
     selector = copy.deepcopy((deployment.get("spec") or {}).get("selector") or {})
     if not selector.get("matchLabels") and not selector.get("matchExpressions"):
         # An empty podSelector would select every pod of the namespace.
@@ -96,7 +98,7 @@ def network_policy(
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {
-            "name": admin.admin_name(monitor),
+            "name": name or admin.admin_name(monitor),
             "labels": admin.labels(monitor),
             "ownerReferences": [admin.owner_reference(monitor, uid)],
         },

@@ -59,6 +59,14 @@ def corpus() -> list[dict[str, Any]]:
         },
         {"target": {"deployment": "m"}, "drift": {"reference": {"url": "http://a"}}},
         {"target": {"deployment": "m"}, "drift": {"threshold": 0.2}},
+        {"target": {"deployment": "m"}, "experiment": {"challenger": {"deployment": "c"}, "outcome": {}}},
+        {
+            "target": {"deployment": "m"},
+            "experiment": {
+                "challenger": {"deployment": "c"},
+                "traffic": {"httpRoute": {"name": "r", "championBackend": "s", "challengerBackend": "s"}},
+            },
+        },
     ]
     # CEL runs only on objects that passed the schema; keep those.
     return [doc for doc in docs + extra if _schema_valid(doc)]

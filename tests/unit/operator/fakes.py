@@ -42,6 +42,8 @@ class FakeKube:
         self.secrets: dict[str, dict[str, Any]] = {}  # the admin Secrets (and foreign ones) by name
         self.network_policies: dict[str, dict[str, Any]] = {}  # by name
         self.configmaps: dict[str, dict[str, Any]] = {}  # by name
+        self.httproutes: dict[str, dict[str, Any]] = {}  # by name
+        self.monitor_annotations: dict[str, str | None] = {}  # what patch_monitor_annotations last set
         self._names = itertools.count(1)
 
     def _call(self, name: str, arg: Any = None) -> None:
@@ -151,6 +153,21 @@ class FakeKube:
     def json_patch_network_policy(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
         self._call("json_patch_network_policy", ops)
         self.network_policies[name] = jsonpatch.apply_patch(self.network_policies[name], ops)
+
+    def get_httproute(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._call("get_httproute", name)
+        found = self.httproutes.get(name)
+        return copy.deepcopy(found) if found else None
+
+    def json_patch_httproute(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+        self._call("json_patch_httproute", ops)
+        self.httproutes[name] = jsonpatch.apply_patch(self.httproutes[name], ops)
+
+    def patch_monitor_annotations(
+        self, namespace: str, name: str, annotations: dict[str, str | None]
+    ) -> None:
+        self._call("patch_monitor_annotations", annotations)
+        self.monitor_annotations.update(annotations)
 
 
 def _create(store: dict[str, dict[str, Any]], namespace: str, body: dict[str, Any],

@@ -125,5 +125,29 @@ class Promote(StrEnum):
     MANUAL = "manual"
 
 
+class ExperimentMetric(StrEnum):
+    """What variants of an A/B test are compared on: a quality metric from joined labels, or the
+    per-request outcome sent as feedback (a click, a conversion, revenue)."""
+
+    ACCURACY = "accuracy"
+    PRECISION = "precision"
+    RECALL = "recall"
+    F1 = "f1"
+    AUC = "auc"
+    LOGLOSS = "logloss"
+    BRIER = "brier"
+    ECE = "ece"
+    RMSE = "rmse"
+    MAE = "mae"
+    MAPE = "mape"
+    R2 = "r2"
+    OUTCOME = "outcome"
+
+
+class Better(StrEnum):
+    HIGHER = "higher"
+    LOWER = "lower"
+
+
 def within(low: float | None, high: float | None) -> bool:
     return low is None or high is None or low <= high
