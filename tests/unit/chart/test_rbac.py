@@ -23,6 +23,7 @@ import kubernetes
 import pytest
 import yaml
 
+from modelmonitor.api import crd
 from tests.unit.chart.conftest import FULL_VALUES, NAMESPACE, ROOT, render
 
 PACKAGE = ROOT / "operator" / "modelmonitor"
@@ -57,8 +58,35 @@ def api_objects(tree: ast.AST) -> dict[str, str]:
     return out
 
 
+def custom_object_triple(path: Path, call: ast.Call) -> Triple:
+    """(group, plural, verb) of a ``CustomObjectsApi.<verb>_namespaced_custom_object(group, version,
+    namespace, plural, ...)`` call: the group and plural are string constants, module-level names bound
+    to one, or ``crd.GROUP`` / ``crd.PLURAL`` (the ModelMonitor's own)."""
+    module = ast.parse(path.read_text())
+    constants = {
+        t.id: node.value.value
+        for node in module.body if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for t in node.targets if isinstance(t, ast.Name)
+    }  # fmt: skip
+
+    def value(arg: ast.expr) -> str:
+        if isinstance(arg, ast.Constant):
+            return str(arg.value)
+        if isinstance(arg, ast.Name) and arg.id in constants:
+            return str(constants[arg.id])
+        if isinstance(arg, ast.Attribute) and getattr(arg.value, "id", None) == "crd":
+            return str(getattr(crd, arg.attr))
+        raise AssertionError(f"{path.name}: cannot read {ast.unparse(arg)} of a custom object call")
+
+    method = call.func.attr  # type: ignore[attr-defined]
+    verb = method.split("_", 1)[0]
+    assert method.endswith("_namespaced_custom_object"), method
+    return value(call.args[0]), value(call.args[3]), verb
+
+
 def client_calls(path: Path) -> list[tuple[str, str, bool]]:
-    """(Api class, method, watch=True?) of every call on a Kubernetes API object in ``path``."""
+    """(Api class, method, watch=True?) of every call on a Kubernetes API object in ``path``; a
+    CustomObjectsApi call's method is given as its (group, plural, verb) joined by spaces."""
     tree = ast.parse(path.read_text(), filename=str(path))
     objects = api_objects(tree)
     calls = []
@@ -71,7 +99,10 @@ def client_calls(path: Path) -> list[tuple[str, str, bool]]:
                     kw.arg == "watch" and isinstance(kw.value, ast.Constant) and kw.value.value is True
                     for kw in node.keywords
                 )
-                calls.append((objects[key], node.func.attr, watch))
+                if objects[key] == "CustomObjectsApi":
+                    calls.append((objects[key], " ".join(custom_object_triple(path, node)), watch))
+                else:
+                    calls.append((objects[key], node.func.attr, watch))
     return calls
 
 
@@ -109,8 +140,12 @@ def adapter_needs() -> set[Triple]:
     needs = set()
     for path in sorted(ADAPTERS.glob("*.py")):
         for api, method, watch in client_calls(path):
-            if method.startswith("_") or api == "CustomObjectsApi":
+            if method.startswith("_"):
                 raise AssertionError(f"{path.name}: {api}.{method}: extend test_rbac.py to read this call")
+            if api == "CustomObjectsApi":
+                group, plural, verb = method.split(" ")
+                needs.add((group, plural, verb))
+                continue
             needs.add(triple(*rest_call(api, method), watch))
     return needs
 
@@ -157,6 +192,9 @@ def test_the_derivation_reads_the_adapters() -> None:
         ("", "services", "patch"),
         ("", "configmaps", "get"),
         ("", "configmaps", "create"),
+        ("gateway.networking.k8s.io", "httproutes", "get"),
+        ("gateway.networking.k8s.io", "httproutes", "patch"),
+        ("modelmonitor.io", "modelmonitors", "patch"),
     } <= needs
     assert triple("GET", "/apis/apps/v1/namespaces/{namespace}/replicasets", True) == (
         "apps",

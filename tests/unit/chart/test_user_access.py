@@ -65,7 +65,7 @@ def test_the_admission_policy_needs_the_right_to_create_jobs_for_a_retrain() -> 
     (match,) = spec["matchConstraints"]["resourceRules"]
     assert (match["apiGroups"], match["resources"], sorted(match["operations"])) == (
         ["modelmonitor.io"], ["modelmonitors"], ["CREATE", "UPDATE"])  # fmt: skip
-    (check,) = spec["validations"]
+    check, experiment = spec["validations"]
     assert (
         "authorizer.group('batch').resource('jobs').namespace(object.metadata.namespace).check('create').allowed()"
         in check["expression"]
@@ -73,6 +73,13 @@ def test_the_admission_policy_needs_the_right_to_create_jobs_for_a_retrain() -> 
     assert "variables.retrain" in check["expression"] and check["reason"] == "Forbidden"
     assert "spec.actions.retrain" in check["messageExpression"]
     assert "may not create jobs" in check["messageExpression"]
+    # spec.experiment makes the operator scale and rewrite Deployments: the user must be able to patch them.
+    assert (
+        "authorizer.group('apps').resource('deployments').namespace(object.metadata.namespace).check('patch')"
+        ".allowed()" in experiment["expression"]
+    )
+    assert "variables.experimentUnchanged" in experiment["expression"] and experiment["reason"] == "Forbidden"
+    assert "may not patch deployments" in experiment["messageExpression"]
 
 
 @pytest.mark.parametrize(("sets", "kube"), [(("admissionPolicy.enabled=false",), KUBE_VERSIONS[-1]),
