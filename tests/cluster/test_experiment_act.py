@@ -225,9 +225,21 @@ def test_spec_experiment_is_admitted_only_from_who_may_patch_deployments_and_an_
                           '{"spec":{"experiment":{"challenger":{"deployment":"credit-scoring-v3"}}}}',
                           kubeconfig=alice, check=False)  # fmt: skip
     assert changed.returncode != 0 and "may not patch deployments" in changed.stderr, changed.stderr
+    # Nor may she approve a promotion: it rewrites the target Deployment.
+    approve = k8s.kubectl("-n", namespace, "annotate", "mm", "ab", f"{APPROVAL_ANNOTATION}=approved",
+                          kubeconfig=alice, check=False)  # fmt: skip
+    assert approve.returncode != 0, approve.stdout
+    assert "modelmonitor.io/promote approves rewriting the target Deployment" in approve.stderr, (
+        approve.stderr
+    )
+    labelled = k8s.kubectl(
+        "-n", namespace, "annotate", "mm", "ab", "owner=alice", kubeconfig=alice, check=False
+    )
+    assert labelled.returncode == 0, labelled.stderr  # other annotations are hers to set
 
     # An approval, used once: the operator (the chart's ServiceAccount) removes it, and only it.
     k8s.kubectl("-n", namespace, "annotate", "mm", "ab", f"{APPROVAL_ANNOTATION}=approved", "team=risk")
     Experimenter(port(operator_kubeconfig)).clear_approval(namespace, "ab")
     annotations = k8s.get("mm", "-n", namespace, "ab")["metadata"].get("annotations") or {}
     assert APPROVAL_ANNOTATION not in annotations and annotations.get("team") == "risk"
+    assert annotations.get("owner") == "alice"

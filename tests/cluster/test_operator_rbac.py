@@ -44,10 +44,10 @@ def test_as_the_charts_service_account_the_operator_injects_and_writes_status(
 ) -> None:
     k8s.apply(demo_deployment(), namespace)
     start_operator()
-    # A field accepted but not evaluated yet (experiment) says so in status rather than look checked.
-    unbuilt = {"performance": {"task": "binary-classification", "segments": [{"feature": "applicant_group"}]},
-               "experiment": {"challenger": {"deployment": "credit-scoring-v2"}}}  # fmt: skip
-    k8s.apply(monitor(**unbuilt), namespace)
+    # An experiment whose challenger does not exist says so in status, and leaves the phase alone.
+    extra = {"performance": {"task": "binary-classification", "segments": [{"feature": "applicant_group"}]},
+             "experiment": {"challenger": {"deployment": "credit-scoring-v2"}}}  # fmt: skip
+    k8s.apply(monitor(**extra), namespace)
     mm = k8s.wait_for(
         lambda: (m := k8s.get("mm", "-n", namespace, "credit-scoring"))
         and condition(m, "SidecarInjected").get("reason") == "RolloutInProgress"
@@ -57,8 +57,8 @@ def test_as_the_charts_service_account_the_operator_injects_and_writes_status(
     )  # fmt: skip
     assert "modelmonitor.io/finalizer" in mm["metadata"]["finalizers"]
     experiment = condition(mm, "Experiment")
-    assert (experiment["status"], experiment["reason"]) == ("Unknown", "NotImplemented")
-    assert "does not evaluate it yet" in experiment["message"]
+    assert (experiment["status"], experiment["reason"]) == ("Unknown", "ChallengerNotFound")
+    assert f"{namespace}/credit-scoring-v2" in experiment["message"]
     for kind in ("PerformanceDegraded", "FairnessViolated"):  # evaluated: no captured traffic yet
         c = condition(mm, kind)
         assert (c["status"], c["reason"]) == ("Unknown", "RolloutInProgress")

@@ -73,11 +73,10 @@ def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) 
                "message": f"{seen.champion.deployment} runs {seen.challenger.deployment}'s model: promoted"}  # fmt: skip
         return Finding([_concluded(out)], {"experiment": out}, {"experiment": kept})
 
-    run = ExperimentRun(
-        str(exp.metric), task=_task(spec), confidence=exp.confidence, min_rows=exp.minRows, batch=exp.batch,
-        mixing=exp.mixing, better=str(exp.outcome.better) if exp.outcome else None,
-        positive=spec.performance.positiveLabel if spec.performance else None, state=kept.get("run"),
-    )  # fmt: skip
+    try:
+        run = _run(spec, kept.get("run"))
+    except ValueError:  # the test's settings changed (confidence, mixing, ...): its evidence starts afresh
+        run, kept, base["startedAt"] = _run(spec, None), {}, now
     marks = dict(kept.get("watermarks") or {})
     frames = {
         "champion": obs.captured,
@@ -179,6 +178,16 @@ def _feed(run: ExperimentRun, spec: ModelMonitorSpec, variant: str, frame: Any, 
     return float(settle[fresh].max())
 
 
+def _run(spec: ModelMonitorSpec, state: dict[str, Any] | None) -> ExperimentRun:
+    exp = spec.experiment
+    assert exp is not None
+    return ExperimentRun(
+        str(exp.metric), task=_task(spec), confidence=exp.confidence, min_rows=exp.minRows, batch=exp.batch,
+        mixing=exp.mixing, better=str(exp.outcome.better) if exp.outcome else None,
+        positive=spec.performance.positiveLabel if spec.performance else None, state=state,
+    )  # fmt: skip
+
+
 def _task(spec: ModelMonitorSpec) -> str:
     assert spec.experiment is not None
     return task_for(str(spec.experiment.metric), str(spec.performance.task) if spec.performance else None)
@@ -247,8 +256,10 @@ def _concluded(out: dict[str, Any]) -> Verdict:
 
 
 def _figures(result: Result) -> dict[str, Any]:
-    low, high = result.interval
-    return {"statistic": result.statistic, "effect": _round(result.effect), "interval": [_round(low), _round(high)],
+    low, high = (_round(x) for x in result.interval)
+    # Both ends, or none: the status schema holds numbers in lists, never null.
+    interval = [low, high] if low is not None and high is not None else []
+    return {"statistic": result.statistic, "effect": _round(result.effect), "interval": interval,
             "pValue": _round(result.p_value), "looks": result.looks,
             "samplesNeeded": max(result.samples_needed.values()) if result.samples_needed else None}  # fmt: skip
 

@@ -343,3 +343,20 @@ def test_observe_mode_decides_and_touches_nothing(
     assert kube.count("json_patch_deployment") == 0
     observed = [a for a in run.status["actions"] if a["action"] == "promote"]
     assert [a["result"] for a in observed] == ["Observed"]
+
+
+def test_changed_settings_start_the_evidence_afresh(
+    monkeypatch: pytest.MonkeyPatch, prom: FakePrometheus
+) -> None:
+    s = spec(prom)
+    kube = cluster(s)
+    run = Run(monkeypatch, s, Traffic({"champion": 0.8, "challenger": 0.8}), kube)
+    run.step()
+    assert run.status["experiment"]["interval"] == []  # no interval yet: no nulls in a status list
+    run.step()
+    assert run.status["experiment"]["champion"]["rows"] > 0
+    run.spec = spec(prom, confidence=0.99)
+    run.step()
+    exp = run.status["experiment"]
+    assert exp["state"] == "Running" and exp["looks"] == 1 and exp["confidence"] == 0.99
+    assert exp["champion"]["rows"] == 0  # rows before the new start do not count
