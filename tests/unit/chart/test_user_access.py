@@ -65,7 +65,7 @@ def test_the_admission_policy_needs_the_right_to_create_jobs_for_a_retrain() -> 
     (match,) = spec["matchConstraints"]["resourceRules"]
     assert (match["apiGroups"], match["resources"], sorted(match["operations"])) == (
         ["modelmonitor.io"], ["modelmonitors"], ["CREATE", "UPDATE"])  # fmt: skip
-    check, experiment = spec["validations"]
+    check, experiment, approval = spec["validations"]
     assert (
         "authorizer.group('batch').resource('jobs').namespace(object.metadata.namespace).check('create').allowed()"
         in check["expression"]
@@ -80,6 +80,10 @@ def test_the_admission_policy_needs_the_right_to_create_jobs_for_a_retrain() -> 
     )
     assert "variables.experimentUnchanged" in experiment["expression"] and experiment["reason"] == "Forbidden"
     assert "may not patch deployments" in experiment["messageExpression"]
+    # So does approving a promotion (the annotation), unless the annotation is left as it was.
+    assert "check('patch').allowed()" in approval["expression"] and approval["reason"] == "Forbidden"
+    assert "variables.approvalUnchanged" in approval["expression"]
+    assert "modelmonitor.io/promote" in approval["messageExpression"]
 
 
 @pytest.mark.parametrize(("sets", "kube"), [(("admissionPolicy.enabled=false",), KUBE_VERSIONS[-1]),
