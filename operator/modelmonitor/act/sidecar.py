@@ -81,13 +81,7 @@ class SidecarActor:
         can be read (status True), or why not."""
         cspec = challenger_spec(spec)
         name = cspec.target.deployment
-        labels = self.kube.get_namespace_labels(req.namespace) if self.settings.require_opt_in else {}
-        refusal = permits.check_target(
-            cspec, namespace=req.namespace, namespace_labels=labels,
-            deployment_labels=(challenger.get("metadata") or {}).get("labels") or {},
-            require_opt_in=self.settings.require_opt_in, default_image=self.settings.sidecar_image,
-            allowed_images=self.settings.sidecar_images,
-        )  # fmt: skip
+        refusal = self.permit(cspec, req, challenger)
         if refusal is not None:
             return Verdict(KIND, "False", refusal.reason, f"nothing was changed in it: {refusal.message}")
         if not spec.sidecar.inject:
@@ -107,6 +101,18 @@ class SidecarActor:
         if not rollout_complete(challenger) and int((challenger.get("spec") or {}).get("replicas") or 0):
             return Verdict(KIND, "False", "RolloutInProgress", "waiting for its replicas to run the sidecar")
         return Verdict(KIND, "True", "Injected", "the sidecar runs in its replicas")
+
+    def permit(
+        self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any]
+    ) -> permits.Refusal | None:
+        """Why the operator may not act on ``deployment`` for this spec (policy/permits.py), or None."""
+        labels = self.kube.get_namespace_labels(req.namespace) if self.settings.require_opt_in else {}
+        return permits.check_target(
+            spec, namespace=req.namespace, namespace_labels=labels,
+            deployment_labels=(deployment.get("metadata") or {}).get("labels") or {},
+            require_opt_in=self.settings.require_opt_in, default_image=self.settings.sidecar_image,
+            allowed_images=self.settings.sidecar_images,
+        )  # fmt: skip
 
     def refuse(
         self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], refusal: permits.Refusal,

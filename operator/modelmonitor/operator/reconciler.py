@@ -13,7 +13,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelmonitor.act import Actor, Note
+from modelmonitor.act import Actor, ActOutcome, Note
 from modelmonitor.act.alerts import Alerter
 from modelmonitor.act.alerts import record as record_alerts
 from modelmonitor.act.sidecar import SidecarActor
@@ -28,7 +28,7 @@ from modelmonitor.gather import Gatherer
 from modelmonitor.gather.prometheus import PortFactory
 from modelmonitor.operator.schedule import MissingTargets, due
 from modelmonitor.operator.settings import OperatorSettings
-from modelmonitor.policy import egress, permits
+from modelmonitor.policy import egress
 from modelmonitor.policy.alerts import AlertEvent
 from modelmonitor.policy.request import Request, iso, parse_iso, transitions, with_condition
 from modelmonitor.policy.target import Transition, assess_target
@@ -164,11 +164,7 @@ class Reconciler:
             phase=out.status_patch["phase"], target=out.status_patch["target"], deployment=deployment,
             gitops=managed, drift=out.drift, now=req.now,
         )  # fmt: skip
-        out.status_patch.update(acted.status)
-        out.notes += acted.notes
-        out.alerts += acted.alerts
-        out.failures += acted.failures
-        self._apply(req, out, acted.verdicts)
+        self._merge(req, out, acted)
 
     def _experiment(self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any],
                     challenger: dict[str, Any] | None, out: Outcome) -> None:  # fmt: skip
@@ -180,6 +176,10 @@ class Reconciler:
             annotations=req.annotations, champion=deployment, challenger=challenger,
             history=list(out.status_patch.get("actions") or req.status.get("actions") or []), now=req.now,
         )  # fmt: skip
+        self._merge(req, out, acted)
+
+    def _merge(self, req: Request, out: Outcome, acted: ActOutcome) -> None:
+        """What an act stage did, into the outcome: status fields, Events, alerts, failures, conditions."""
         out.status_patch.update(acted.status)
         out.notes += acted.notes
         out.alerts += acted.alerts
@@ -205,13 +205,7 @@ class Reconciler:
     ) -> bool:
         """Is this a monitor the operator may not act on (policy/permits.py)? Then ``out`` says why,
         and the act stage has undone what the monitor put in when consent was withdrawn."""
-        labels = self.kube.get_namespace_labels(req.namespace) if self.settings.require_opt_in else {}
-        refusal = permits.check_target(
-            spec, namespace=req.namespace, namespace_labels=labels,
-            deployment_labels=(deployment.get("metadata") or {}).get("labels") or {},
-            require_opt_in=self.settings.require_opt_in, default_image=self.settings.sidecar_image,
-            allowed_images=self.settings.sidecar_images,
-        )  # fmt: skip
+        refusal = self.sidecar.permit(spec, req, deployment)
         if refusal is None:
             return False
         self._missing.saw(req, found=False)  # refused: look again once per --retry, as for a missing target
