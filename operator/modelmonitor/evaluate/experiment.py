@@ -157,10 +157,12 @@ def _feed(run: ExperimentRun, spec: ModelMonitorSpec, variant: str, frame: Any, 
     label_ts = np.where(has_label & np.isnan(label_ts), ts, label_ts)
     settle = np.where(has_label, label_ts, np.inf)
     missing = exp.outcome.missing if exp.metric == ExperimentMetric.OUTCOME and exp.outcome else None
+    late = ~has_label
     if missing is not None:
-        deadline = ts + parse_duration(exp.outcome.after if exp.outcome else "10m")
-        late = ~has_label | (label_ts > deadline)
-        settle = np.where(late, deadline, settle)
+        # Every request settles when its wait is over, clicked or not: counting the clicks as they
+        # come and the others later would bias the rate up.
+        settle = ts + parse_duration(exp.outcome.after if exp.outcome else "10m")
+        late = ~has_label | (label_ts > settle)
     fresh = (ts >= started) & (settle > mark) & (settle <= now)
     if not fresh.any():
         return mark

@@ -360,3 +360,61 @@ def test_changed_settings_start_the_evidence_afresh(
     exp = run.status["experiment"]
     assert exp["state"] == "Running" and exp["looks"] == 1 and exp["confidence"] == 0.99
     assert exp["champion"]["rows"] == 0  # rows before the new start do not count
+
+
+def test_an_httproute_gets_the_weights_and_the_challenger_its_own_replicas(
+    monkeypatch: pytest.MonkeyPatch, prom: FakePrometheus
+) -> None:
+    route = {"name": "r", "championBackend": "x", "challengerBackend": "x-v2"}
+    s = spec(prom, traffic={"share": 0.1, "httpRoute": route})
+    kube = cluster(s)
+    kube.httproutes["r"] = {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "r"},
+        "spec": {"rules": [{"backendRefs": [{"name": "x", "port": 80}, {"name": "x-v2", "port": 80}]}]},
+    }  # fmt: skip
+    run = Run(monkeypatch, s, Traffic({"champion": 0.8, "challenger": 0.8}), kube)
+    run.step()
+    refs = kube.httproutes["r"]["spec"]["rules"][0]["backendRefs"]
+    assert [(r["name"], r["weight"]) for r in refs] == [("x", 900), ("x-v2", 100)]
+    traffic = run.status["experiment"]["traffic"]
+    assert (traffic["mode"], traffic["actual"]) == ("httpRoute", pytest.approx(0.1))
+    assert kube.deployments["x-v2"]["spec"]["replicas"] == 1  # not scaled to a share
+
+
+class Clicks(Traffic):
+    """A recommender's traffic: a click (feedback label 1) 5 s after a recommendation, with
+    probability ``accuracy[variant]`` (the click-through rate); no feedback at all otherwise."""
+
+    def read(self, endpoints: dict[str, str], **kw: Any) -> sidecars.Window:
+        window = super().read(endpoints, **kw)
+        frame = window.frame
+        clicked = frame["__label"].notna() & (frame["__label"] == frame["__prediction"])
+        frame.loc[clicked, "__label"] = 1
+        frame.loc[~clicked, ["__label", "__label_ts"]] = None
+        return window
+
+
+def test_clicks_as_outcomes_with_no_click_counted_as_zero_after_the_wait(
+    monkeypatch: pytest.MonkeyPatch, prom: FakePrometheus
+) -> None:
+    s = spec(prom, metric="outcome", outcome={"missing": 0, "after": "2m"}, promote="auto")
+    kube = cluster(s)
+    run = Run(monkeypatch, s, Clicks({"champion": 0.05, "challenger": 0.12}), kube)
+    run.step()
+    run.step()
+    # A minute in, no request has waited its 2 minutes: none counts yet, not even the clicks (counting
+    # them as they come and the others later would bias the rate up).
+    assert run.status["experiment"]["champion"]["rows"] == 0
+    run.until("Promoted", limit=40)
+    exp = run.status["experiment"]
+    assert 0.03 < exp["champion"]["value"] < 0.07 and 0.09 < exp["challenger"]["value"] < 0.15, exp
+    assert kube.deployments["x"]["spec"]["template"]["spec"]["containers"][0]["image"] == "m:2"
+
+
+def test_deleting_the_monitor_takes_the_sidecar_out_of_the_challenger_too(prom: FakePrometheus) -> None:
+    s = spec(prom)
+    kube = cluster(s)
+    reconciler(kube).cleanup("ns", "x", s)
+    for name in ("x", "x-v2"):
+        names = [c["name"] for c in kube.deployments[name]["spec"]["template"]["spec"]["containers"]]
+        assert names == ["model"], name
