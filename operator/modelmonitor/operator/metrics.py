@@ -81,10 +81,30 @@ SEGMENT_RATIO = Gauge(
     registry=REGISTRY,
 )
 
+EXPERIMENT_EFFECT = Gauge(
+    f"{PREFIX}_experiment_effect",
+    "A/B test: challenger minus champion on the tested statistic.",
+    [*_KEYS, "metric"],
+    registry=REGISTRY,
+)
+EXPERIMENT_P_VALUE = Gauge(
+    f"{PREFIX}_experiment_p_value", "A/B test: the always-valid p-value (mSPRT).", _KEYS, registry=REGISTRY
+)
+EXPERIMENT_VALUE = Gauge(
+    f"{PREFIX}_experiment_value",
+    "A/B test: the compared metric per variant (champion, challenger).",
+    [*_KEYS, "metric", "variant"],
+    registry=REGISTRY,
+)
+EXPERIMENT_ROWS = Gauge(
+    f"{PREFIX}_experiment_rows", "A/B test: rows counted per variant.", [*_KEYS, "variant"], registry=REGISTRY
+)
+
 _lock = threading.Lock()
 _features: dict[tuple[str, str], set[tuple[str, str]]] = {}
 _conditions: dict[tuple[str, str], set[tuple[str, str]]] = {}
 _quality: dict[tuple[str, str], set[tuple[Gauge, tuple[str, ...]]]] = {}  # the quality series set
+_experiments: dict[tuple[str, str], set[tuple[Gauge, tuple[str, ...]]]] = {}  # the A/B test's series
 _known: set[tuple[str, str]] = set()
 
 
@@ -126,6 +146,7 @@ def record(namespace: str, monitor: str, status: dict[str, Any], drift: dict[str
                     _remove(CONDITION, namespace, monitor, cond["type"], value)
                     seen.discard((cond["type"], value))
         _record_quality(key, status.get("performance"))
+        _record_experiment(key, status.get("experiment"))
         if drift is not None:
             DRIFT_SHARE.labels(namespace, monitor).set(float(drift["drift_share"]))
             now = set()
@@ -162,6 +183,31 @@ def _record_quality(key: tuple[str, str], performance: Any) -> None:
     _quality[key] = now
 
 
+def _record_experiment(key: tuple[str, str], experiment: Any) -> None:
+    """The A/B test's series from ``status.experiment`` (kept in the same set as the quality series,
+    so what a status no longer has goes, and a deleted monitor's go with it). Lock held."""
+    if not isinstance(experiment, dict):
+        return
+    now: set[tuple[Gauge, tuple[str, ...]]] = set()
+    metric = str(experiment.get("metric") or "")
+    figures: list[tuple[Gauge, tuple[str, ...], Any]] = [
+        (EXPERIMENT_EFFECT, (*key, metric), experiment.get("effect")),
+        (EXPERIMENT_P_VALUE, key, experiment.get("pValue")),
+    ]
+    for variant in ("champion", "challenger"):
+        seen = experiment.get(variant) or {}
+        figures += [(EXPERIMENT_VALUE, (*key, metric, variant), seen.get("value")),
+                    (EXPERIMENT_ROWS, (*key, variant), seen.get("rows"))]  # fmt: skip
+    for gauge, labels, value in figures:
+        if value is not None:
+            gauge.labels(*labels).set(float(value))
+            now.add((gauge, labels))
+    held = _experiments.get(key, set())
+    for gauge, series in held - now:
+        _remove(gauge, *series)
+    _experiments[key] = now
+
+
 def forget(namespace: str, monitor: str) -> None:
     """Drop every series of a deleted monitor."""
     key = (namespace, monitor)
@@ -176,7 +222,7 @@ def forget(namespace: str, monitor: str) -> None:
             _remove(FEATURE_DRIFT, namespace, monitor, *labels)
         for labels in _conditions.pop(key, set()):
             _remove(CONDITION, namespace, monitor, *labels)
-        for gauge, series in _quality.pop(key, set()):
+        for gauge, series in _quality.pop(key, set()) | _experiments.pop(key, set()):
             _remove(gauge, *series)
 
 

@@ -41,3 +41,21 @@ def test_quality_metrics_label_coverage_and_segment_ratios_follow_the_status() -
     metrics.forget("ns", "q")
     assert series("modelmonitor_monitor_quality") == {}
     assert b'monitor="q"' not in generate_latest(metrics.REGISTRY)
+
+
+def test_an_experiments_figures_follow_the_status_and_go_with_the_monitor() -> None:
+    experiment = {"metric": "accuracy", "effect": 0.12, "pValue": 0.003,
+                  "champion": {"value": 0.7, "rows": 400}, "challenger": {"value": 0.82, "rows": 390}}  # fmt: skip
+    metrics.record("ns", "q", {"experiment": experiment}, None)
+    assert list(series("modelmonitor_experiment_effect").values()) == [0.12]
+    assert list(series("modelmonitor_experiment_p_value").values()) == [0.003]
+    values = {dict(k)["variant"]: v for k, v in series("modelmonitor_experiment_value").items()}
+    assert values == {"champion": 0.7, "challenger": 0.82}
+    rows = {dict(k)["variant"]: v for k, v in series("modelmonitor_experiment_rows").items()}
+    assert rows == {"champion": 400, "challenger": 390}
+    # A new experiment without figures yet: the old ones go.
+    metrics.record("ns", "q", {"experiment": {"metric": "accuracy", "champion": {"rows": 0}}}, None)
+    assert series("modelmonitor_experiment_effect") == {} and series("modelmonitor_experiment_p_value") == {}
+    assert list(series("modelmonitor_experiment_rows").values()) == [0]
+    metrics.forget("ns", "q")
+    assert series("modelmonitor_experiment_rows") == {}
