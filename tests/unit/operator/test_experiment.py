@@ -418,3 +418,49 @@ def test_deleting_the_monitor_takes_the_sidecar_out_of_the_challenger_too(prom: 
     for name in ("x", "x-v2"):
         names = [c["name"] for c in kube.deployments[name]["spec"]["template"]["spec"]["containers"]]
         assert names == ["model"], name
+
+
+class Unfair(Traffic):
+    """The challenger approves applicants of group B a third as often as those of group A."""
+
+    def read(self, endpoints: dict[str, str], **kw: Any) -> sidecars.Window:
+        window = super().read(endpoints, **kw)
+        frame = window.frame
+        frame["applicant_group"] = np.where(np.arange(len(frame)) % 2 == 0, "A", "B")
+        challenger = frame["__pod"] == "x-v2-bbbb-1"
+        frame.loc[challenger & (frame["applicant_group"] == "A"), "__prediction"] = 1
+        denied = challenger & (frame["applicant_group"] == "B") & (np.arange(len(frame)) % 3 != 0)
+        frame.loc[denied, "__prediction"] = 0
+        return window
+
+
+def test_a_challenger_that_fails_a_fairness_segment_is_aborted(
+    monkeypatch: pytest.MonkeyPatch, prom: FakePrometheus
+) -> None:
+    segments = [{"feature": "applicant_group", "metric": "approval_rate", "minRatio": 0.8, "minRows": 50}]
+    s = {**spec(prom), "performance": {"task": "binary-classification", "segments": segments}}
+    kube = cluster(s)
+    run = Run(monkeypatch, s, Unfair({"champion": 0.8, "challenger": 0.8}), kube)
+    run.step()
+    run.step()
+    c = condition(run.status, "Experiment")
+    assert (c["status"], c["reason"]) == ("True", "ChallengerAborted"), c
+    assert "FairnessViolated" in c["message"] and "applicant_group=B" in c["message"]
+    # The champion's own fairness is judged on its own rows: it treats both groups alike.
+    assert condition(run.status, "FairnessViolated")["status"] == "False"
+    assert kube.deployments["x-v2"]["spec"]["replicas"] == 0
+
+
+def test_the_business_metric_is_queried_per_variant_and_guards_its_bound(
+    monkeypatch: pytest.MonkeyPatch, prom: FakePrometheus
+) -> None:
+    query = 'sum(rate(revenue_total{pod=~"$pods"}[5m]))'
+    s = spec(prom, businessMetric={"query": query, "min": 2})
+    kube = cluster(s)
+    run = Run(monkeypatch, s, Traffic({"champion": 0.8, "challenger": 0.8}), kube)
+    run.step()
+    asked = [q for q in prom.queries if q.startswith("sum(rate(revenue_total")]
+    assert any("x-(aaaa)-" in q for q in asked) and any("x-v2-(bbbb)-" in q for q in asked), asked
+    exp = run.status["experiment"]
+    assert exp["champion"]["business"] == exp["challenger"]["business"] == 1.0
+    assert exp["state"] == "Aborted" and "business metric 1 < 2" in exp["message"]
