@@ -25,6 +25,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "modelmonitor.commands.drift",  # profile, drift
     "modelmonitor.commands.quality",  # quality
     "modelmonitor.commands.experiment",  # experiment replay
+    "modelmonitor.commands.status",  # status
+    "modelmonitor.commands.report",  # report
+    "modelmonitor.commands.backtest",  # backtest
     "modelmonitor.demo.commands",  # demo
     "modelmonitor.demo.model",  # demo-model
 )
