@@ -1,12 +1,13 @@
 # The two commands of the README: `make demo` (the local demo) and `make test` (the test suite).
 # Both set up everything on a fresh Debian machine with Python 3.11: the virtualenv, the package,
-# and the system tools the tests run for real (Prometheus, wrk, nginx, etcd, a Kubernetes API server).
+# and the system tools the tests run for real (Prometheus, wrk, nginx, etcd, a Kubernetes API server,
+# headless Chromium for the HTML report).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSTEM_TOOLS := prometheus promtool wrk nginx etcd
+SYSTEM_TOOLS := prometheus promtool wrk nginx etcd chromium
 
 .PHONY: setup system-deps tools k8s-assets install-check test lint demo crd bench clean
 
@@ -21,7 +22,7 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 	  echo "installing system tools:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus wrk nginx-light etcd-server >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus wrk nginx-light etcd-server chromium >/dev/null; \
 	  ! command -v systemctl >/dev/null || $(SUDO) systemctl disable --now etcd >/dev/null 2>&1 || true; \
 	fi
 
