@@ -38,6 +38,11 @@ RUNNING, AWAITING_APPROVAL, PROMOTING, PROMOTED, CHAMPION_KEPT, ABORTED = (
     "Running", "AwaitingApproval", "Promoting", "Promoted", "ChampionKept", "Aborted",
 )  # fmt: skip
 CONCLUDED = (PROMOTED, CHAMPION_KEPT, ABORTED)
+# The error guard's mSPRT: its mixing sd is fixed at one percentage point of error rate, not taken
+# from the data (errors are rare: the first look often sees none, and a mixing sd frozen at zero
+# would never reject), and it looks once both variants served this many requests.
+ERROR_TAU = 0.01
+ERROR_MIN_REQUESTS = 100
 
 
 def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) -> Finding:
@@ -89,7 +94,7 @@ def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) 
         )
     result = run.look()
     errors = SequentialTest.from_json(kept["errors"]) if kept.get("errors") else SequentialTest(
-        alpha=1 - exp.confidence, mixing=exp.mixing
+        alpha=1 - exp.confidence, mixing=exp.mixing, tau2=ERROR_TAU**2
     )  # fmt: skip
     stop, unknown = _guards(spec, seen, errors)
     state_out = {"run": run.to_state(), "watermarks": marks, "errors": errors.to_json()}
@@ -216,7 +221,7 @@ def _guards(
     if None in (champ.requests, champ.errors, chall.requests, chall.errors):
         if not seen.prometheus_error:
             unknown.append("the error counts are not in Prometheus")
-    elif min(champ.requests or 0, chall.requests or 0) >= exp.minRows:
+    elif min(champ.requests or 0, chall.requests or 0) >= ERROR_MIN_REQUESTS:
         look = errors.look(Arm.from_counts(int(champ.requests or 0), int(champ.errors or 0)),
                            Arm.from_counts(int(chall.requests or 0), int(chall.errors or 0)))  # fmt: skip
         low = look.interval[0]
@@ -262,7 +267,7 @@ def _figures(result: Result) -> dict[str, Any]:
     # Both ends, or none: the status schema holds numbers in lists, never null.
     interval = [low, high] if low is not None and high is not None else []
     return {"statistic": result.statistic, "effect": _round(result.effect), "interval": interval,
-            "pValue": _round(result.p_value), "looks": result.looks,
+            "pValue": float(f"{result.p_value:.4g}"), "looks": result.looks,
             "samplesNeeded": max(result.samples_needed.values()) if result.samples_needed else None}  # fmt: skip
 
 

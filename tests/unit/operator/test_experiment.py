@@ -464,3 +464,20 @@ def test_the_business_metric_is_queried_per_variant_and_guards_its_bound(
     exp = run.status["experiment"]
     assert exp["champion"]["business"] == exp["challenger"]["business"] == 1.0
     assert exp["state"] == "Aborted" and "business metric 1 < 2" in exp["message"]
+
+
+def test_the_error_guard_fires_even_when_the_first_looks_saw_no_error(
+    monkeypatch: pytest.MonkeyPatch, prom: FakePrometheus
+) -> None:
+    s = spec(prom)
+    kube = cluster(s)
+    prom.answers.errors = {"x": 0.0, "x-v2": 0.0}
+    run = Run(monkeypatch, s, Traffic({"champion": 0.8, "challenger": 0.8}), kube)
+    run.step()
+    run.step()
+    assert run.status["experiment"]["state"] == "Running"
+    prom.answers.requests = {"x": 20_000.0, "x-v2": 20_000.0}
+    prom.answers.errors = {"x": 0.0, "x-v2": 1_000.0}  # 5 % from now on
+    run.step()
+    c = condition(run.status, "Experiment")
+    assert (c["status"], c["reason"]) == ("True", "ChallengerAborted") and "errors more" in c["message"]
