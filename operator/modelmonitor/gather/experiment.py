@@ -52,7 +52,9 @@ def find_challenger(
     assert exp is not None
     name = exp.challenger.deployment
     champ = Variant(spec.target.deployment, template_hash(champion), _ready(champion))
-    stored: dict[str, Any] = req.status["experiment"] if isinstance(req.status.get("experiment"), dict) else {}
+    stored: dict[str, Any] = (
+        req.status["experiment"] if isinstance(req.status.get("experiment"), dict) else {}
+    )
     if challenger is None:
         seen = ExperimentObservations(req.now.timestamp(), champ, Variant(name), reason=(
             "ChallengerNotFound", f"Deployment {req.namespace}/{name} (spec.experiment.challenger.deployment) "
