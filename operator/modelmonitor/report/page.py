@@ -34,11 +34,10 @@ section>svg.chart{max-width:760px}.scroll{overflow-x:auto}
 
 def table(head: Sequence[str], rows: Sequence[Sequence[Any]], *, cls: str = "") -> str:
     """A table; a float cell is a right-aligned figure, any other cell escaped text."""
-    out = [
-        f'<table class="{esc(cls)}"><thead><tr>',
-        *(f"<th>{esc(h)}</th>" for h in head),
-        "</tr></thead><tbody>",
-    ]
+    out = [f'<table class="{esc(cls)}">']
+    if any(head):  # a table of facts (name, value) has no header row
+        out += ["<thead><tr>", *(f"<th>{esc(h)}</th>" for h in head), "</tr></thead>"]
+    out.append("<tbody>")
     for row in rows:
         out.append("<tr>")
         for cell in row:
