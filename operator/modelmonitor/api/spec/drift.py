@@ -63,7 +63,9 @@ class Drift(Model):
         description="Drift threshold of the method (p-value or distance); default per method.",
     )
     correction: Correction = Field(
-        default=Correction.NONE, description="Multiple-testing correction of p-values."
+        default=Correction.BH,
+        description="Multiple-testing correction across features of the p-value tests (ks, chisquare): "
+        "`bh` (Benjamini-Hochberg), `bonferroni` or `none`; distances are left alone (see docs/drift.md).",
     )
     minEffect: float | None = Field(
         default=None, ge=0, description="Also require this effect size (distance) before a feature drifts."
