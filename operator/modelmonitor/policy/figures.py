@@ -106,7 +106,7 @@ def _drift(c: dict[str, Any], ctx: Context) -> tuple[list[str], list[str]]:
     if share is not None:
         n, total = (counted.group(1), counted.group(2)) if counted else (str(len(drifted)), "?")
         sign = ">=" if bound is not None and share >= bound else "<"
-        shown = f" {sign} {bound:g} (spec.drift.driftShare)" if bound is not None else ""
+        shown = f" {sign} {bound:g}, spec.drift.driftShare" if bound is not None else ""
         named = ", ".join(f"{f['name']} ({f.get('method')} {fmt(f.get('score'))})" for f in drifted[:5])
         out.append(
             f"{n} of {total} features drifted (share {share:.2f}{shown})" + (f": {named}" if named else "")

@@ -95,7 +95,7 @@ def test_drifting_lists_the_drifted_features_with_their_scores_and_the_share_aga
     )  # fmt: skip
     e = explain(m)
     assert e.conditions[0].details[0] == (
-        "2 of 10 features drifted (share 0.20 >= 0.2 (spec.drift.driftShare)): "
+        "2 of 10 features drifted (share 0.20 >= 0.2, spec.drift.driftShare): "
         "income (wasserstein 0.31), debt_ratio (wasserstein 0.12)"
     )
     assert "1200 rows in the window against 5000 reference rows" in e.conditions[0].details[1]
