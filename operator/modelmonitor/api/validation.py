@@ -1,24 +1,39 @@
 """Validate ModelMonitor manifests offline, the way the API server would.
 
 Two passes, as on a real server: the CRD's OpenAPI schema (types, bounds, enums, patterns, unknown
-fields), then the cross-field rules (the CRD's CEL rules, mirrored in Python). Every problem names
-its field path, e.g. ``spec.slos.latencyP95Ms: must be >= 0, got -5``.
+fields) and the object's name, then the cross-field rules (the CRD's CEL rules, mirrored in Python).
+Both passes are reported together, as the API server does: an out-of-range value or a bad pattern does
+not stop the rules, but a wrong type, a missing field or a value outside an enum does (the server then
+says the rules were not checked). Every problem names its field path, e.g.
+``spec.slos.latencyP95Ms: must be >= 0, got -5``.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from modelmonitor.api.crd import API_VERSION, KIND, build_crd
 from modelmonitor.api.durations import DURATION_PATTERN
-from modelmonitor.api.rules import RuleViolation, rule_violations
+from modelmonitor.api.rules import Model, RuleViolation, rule_violations
 from modelmonitor.api.spec import ModelMonitorSpec
+
+#: An object name as the API server checks it (RFC 1123 subdomain), and a namespace (RFC 1123 label).
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+#: Schema errors after which the API server skips the CEL rules (its ``hasBlockingErr``: type invalid,
+#: required, not supported, too long, too many). Bounds, patterns and unknown fields do not block them.
+BLOCKING = frozenset({"type", "anyOf", "required", "enum", "maxLength", "maxItems"})
+RULES_NOT_CHECKED = (
+    "cross-field rules not checked until the type, required and enum errors are fixed (as on the API server)"
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -58,7 +73,10 @@ def _validator() -> jsonschema.Draft4Validator:
     draft4["properties"]["metadata"] = {
         "type": "object",
         "required": ["name"],
-        "properties": {"name": {"type": "string", "minLength": 1}},
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 253, "pattern": DNS_SUBDOMAIN},
+            "namespace": {"type": "string", "minLength": 1, "maxLength": 63, "pattern": DNS_LABEL},
+        },
     }
     draft4["additionalProperties"] = False
     return jsonschema.Draft4Validator(draft4)
@@ -117,6 +135,16 @@ def _describe(error: jsonschema.ValidationError) -> Problem:
     if v == "pattern":
         if arg == DURATION_PATTERN:
             return Problem(path, f"must be a duration such as 30s, 5m or 1h30m, got {got!r}")
+        if arg in (DNS_SUBDOMAIN, DNS_LABEL):
+            what = "DNS-1123 subdomain" if arg == DNS_SUBDOMAIN else "DNS-1123 label"
+            chars = (
+                "lowercase letters, digits, '-' and '.'"
+                if arg == DNS_SUBDOMAIN
+                else "lowercase letters, digits and '-'"
+            )
+            return Problem(
+                path, f"must be a {what} ({chars}, starting and ending with a letter or digit), got {got!r}"
+            )
         return Problem(path, f"must match {arg}, got {got!r}")
     if v in ("minLength", "maxLength", "minItems", "maxItems"):
         what = "characters" if v.endswith("Length") else "items"
@@ -179,11 +207,113 @@ def validate_manifest(doc: Any) -> list[Problem]:
                 f"must be {API_VERSION} {KIND}, got {doc.get('apiVersion')!r} {doc.get('kind')!r}",
             )
         ]
-    schema_problems = sorted({_describe(e) for e in _validator().iter_errors(doc)})
-    if schema_problems:
-        return schema_problems
-    _, problems = spec_problems(doc["spec"])
-    return problems
+    errors = list(_validator().iter_errors(doc))
+    problems = {_describe(e) for e in errors}
+    if not errors:
+        return spec_problems(doc["spec"])[1]
+    # The object name is checked apart from the schema (ObjectMeta validation): it never blocks the rules.
+    blocked = any(e.validator in BLOCKING and list(e.absolute_path)[:1] != ["metadata"] for e in errors)
+    rules = None if blocked else _rules_despite(doc["spec"], errors)
+    if rules is None:
+        return [*sorted(problems), Problem("spec", RULES_NOT_CHECKED)]
+    return sorted(problems | set(rules))
+
+
+FieldPath = tuple[Any, ...]
+
+
+def _rules_despite(spec: Any, errors: Sequence[jsonschema.ValidationError]) -> list[Problem] | None:
+    """The cross-field problems of a spec whose schema errors do not block the rules, as the API server
+    evaluates them then; None when the rules cannot be evaluated.
+
+    The rules run on a repaired copy: an out-of-range number is put at its bound, any other invalid
+    value and every unknown field removed (its default applies). A rule that reads a repaired value
+    would judge the repair, not the manifest, so it is not reported: the schema problem stands for it.
+    """
+    fixed = copy.deepcopy(spec)
+    clamped: list[FieldPath] = []
+    removed: list[FieldPath] = []
+    for err in errors:
+        where = tuple(err.absolute_path)
+        if where[:1] != ("spec",):
+            continue
+        if err.validator == "additionalProperties":
+            allowed = set(err.schema.get("properties", {}))
+            removed += [(*where[1:], key) for key in err.instance if key not in allowed]
+        elif err.validator in ("minimum", "maximum") and not err.schema.get(
+            f"exclusive{err.validator.title()}"
+        ):
+            parent, key = _parent(fixed, where[1:])
+            parent[key] = _num(err.validator_value)
+            clamped.append(where[1:])
+        else:
+            removed.append(where[1:])
+    # Deepest and last first, so that removing a list item does not move another one still to remove.
+    for at in sorted(
+        set(removed),
+        key=lambda path: [(p, "") if type(p) is int else (-1, str(p)) for p in path],
+        reverse=True,
+    ):
+        parent, key = _parent(fixed, at)
+        del parent[key]
+    try:
+        parsed = ModelMonitorSpec.model_validate(fixed, context={"skip_rules": True})
+    except ValidationError:
+        return None
+    repaired = clamped + removed
+    return [
+        Problem(_join(["spec", *loc]), message)
+        for loc, message, reads in _judge(parsed, ())
+        if not any(_related(read, path) for read in reads for path in repaired)
+    ]
+
+
+def _parent(root: Any, path: FieldPath) -> tuple[Any, Any]:
+    node = root
+    for part in path[:-1]:
+        node = node[part]
+    return node, path[-1]
+
+
+def _related(a: FieldPath, b: FieldPath) -> bool:
+    """One path is the other or lies below it."""
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+class _Reads:
+    """A parsed model as a rule's check sees it, noting the path of every value the check reads."""
+
+    def __init__(self, model: BaseModel, path: FieldPath, reads: list[FieldPath]) -> None:
+        self._model, self._path, self._reads = model, path, reads
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._model, name)
+        if isinstance(value, BaseModel):
+            return _Reads(value, (*self._path, name), self._reads)
+        self._reads.append((*self._path, name))
+        return value
+
+    def __eq__(self, other: object) -> bool:  # a model compared whole is read whole
+        self._reads.append(self._path)
+        return self._model == (other._model if isinstance(other, _Reads) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _judge(model: BaseModel, path: FieldPath) -> Iterator[tuple[FieldPath, str, list[FieldPath]]]:
+    """Every failing rule of a parsed model tree: its field path, its message and the paths it read."""
+    if isinstance(model, Model):
+        for rule in type(model).rules:
+            reads: list[FieldPath] = []
+            if not rule.check(_Reads(model, path, reads)):
+                yield ((*path, *rule.field.split(".")) if rule.field else path), rule.message, reads
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for index, item in items:
+            if isinstance(item, BaseModel):
+                yield from _judge(item, (*path, name) if index is None else (*path, name, index))
 
 
 def is_model_monitor(doc: Any) -> bool:
