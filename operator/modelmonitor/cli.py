@@ -50,7 +50,41 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(subparsers)
+    _format_help(parser)
     return parser
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, with each option's default after its help: not when it has none (None,
+    False, an empty list) or the help already gives it (``default`` or ``(VALUE)`` in the text)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or default is None
+            or default is False
+            or default == []
+            or default is argparse.SUPPRESS
+            or "default" in text.lower()
+            or f"({default})" in text
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)"
+
+
+def _format_help(parser: argparse.ArgumentParser) -> None:
+    """Every sub-command's help shows defaults, and a sub-command without a description gets its menu
+    line as one (``modelmonitor demo --help`` says what it does)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            lines = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                sub.formatter_class = HelpFormatter
+                if not sub.description:
+                    sub.description = lines.get(name)
+                _format_help(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,39 +9,72 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
-from modelmonitor.operator.settings import ENV_PREFIX
+from modelmonitor.operator.settings import ENV_PREFIX, OperatorSettings
 
 
 def register(subparsers: Any) -> None:
     run = subparsers.add_parser(
         "run",
         help="run the operator (credentials: in-cluster, or KUBECONFIG / ~/.kube/config like kubectl)",
+        description="Run the ModelMonitor operator: watch ModelMonitor objects (cluster-wide, or in the "
+        "namespaces given), inject the sidecar into their Deployments, evaluate each monitor every "
+        "interval and act on the verdict. Credentials are the in-cluster ServiceAccount, else KUBECONFIG "
+        "or ~/.kube/config like kubectl. A flag overrides the MODELMONITOR_* variable named in its help; "
+        "exit code 2 when a setting, the credentials or a port is unusable.",
     )
     run.add_argument(
         "-n", "--namespace", action="append", default=[], help="watch only this namespace (repeatable)"
     )
-    run.add_argument("--prometheus-url", help="default Prometheus URL [env MODELMONITOR_PROMETHEUS_URL]")
-    run.add_argument("--tick", help="how often each monitor wakes, e.g. 10s [env MODELMONITOR_TICK]")
-    run.add_argument("--retry", help="how soon a missing target is looked at again [env MODELMONITOR_RETRY]")
-    run.add_argument("--sidecar-image", help="image injected as the sidecar [env MODELMONITOR_SIDECAR_IMAGE]")
-    run.add_argument("--workers", type=int, help="threads for blocking calls [env MODELMONITOR_WORKERS]")
     run.add_argument(
-        "--metrics", help="host:port of the operator's /metrics, '' for none [env MODELMONITOR_METRICS]"
+        "--prometheus-url",
+        help="Prometheus URL of monitors that set none (default: none) [env MODELMONITOR_PROMETHEUS_URL]",
+    )
+    run.add_argument("--tick", help="how often each monitor wakes (default: 10s) [env MODELMONITOR_TICK]")
+    run.add_argument(
+        "--retry", help="how soon a missing target is looked at again (default: 30s) [env MODELMONITOR_RETRY]"
     )
     run.add_argument(
-        "--runbook-base-url", help="base URL of runbook links in alerts [env MODELMONITOR_RUNBOOK_BASE_URL]"
+        "--sidecar-image",
+        help=f"image injected as the sidecar (default: {OperatorSettings.sidecar_image}) [env MODELMONITOR_SIDECAR_IMAGE]",
     )
-    run.add_argument("--standalone", action="store_true", help="no peering with other replicas")
-    run.add_argument("--peering", help="peering object name when running several replicas")
+    run.add_argument(
+        "--workers", type=int, help="threads for blocking calls (default: 20) [env MODELMONITOR_WORKERS]"
+    )
+    run.add_argument(
+        "--metrics",
+        help="host:port of the operator's /metrics, '' for none (default: 0.0.0.0:8000) [env MODELMONITOR_METRICS]",
+    )
+    run.add_argument(
+        "--runbook-base-url",
+        help="base URL of runbook links in alerts (default: this project's docs/runbooks on GitHub) [env MODELMONITOR_RUNBOOK_BASE_URL]",
+    )
+    run.add_argument(
+        "--standalone",
+        action="store_true",
+        help="no peering with other replicas: run alone [env MODELMONITOR_STANDALONE]",
+    )
+    run.add_argument(
+        "--peering",
+        help="peering object name when running several replicas (default: modelmonitor) [env MODELMONITOR_PEERING]",
+    )
     run.add_argument(
         "--priority",
         type=int,
         help="peering priority: the live replica with the highest one works, the others stand by "
         "(default: random at start, so that no two replicas tie) [env MODELMONITOR_PRIORITY]",
     )
-    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
-    run.add_argument("--log-format", choices=["json", "plain", "full"], default="json")
-    run.add_argument("-v", "--verbose", action="store_true")
+    run.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8080/healthz",
+        help="URL the liveness probe is served on, '' for none",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=["json", "plain", "full"],
+        default="json",
+        help="JSON: one object a line with the object reference; plain: the message only; full: with time, logger and level",
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     run.set_defaults(func=run_operator)
 
 
