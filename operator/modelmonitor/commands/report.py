@@ -3,8 +3,8 @@
 ``report NAME`` reads with the user's own credentials (as ``modelmonitor run`` loads them): the
 ModelMonitor, its reference profile (``spec.drift.reference.configMapRef``, else the ConfigMap the
 operator captured) and the captured window of the target's ready pods, through the API server's pod
-proxy (which cannot carry the sidecar's admin token: see ``_window``). What the user may not read is said in the report, which is then written from what was read
-(the status alone, at worst). ``--save DIR`` writes what was read in the ``--from`` format:
+proxy (the admin token in ``X-ModelMonitor-Token``: see ``_window``). What the user may not read is
+said in the report, which is then written from what was read (the status alone, at worst). ``--save DIR`` writes what was read in the ``--from`` format:
 ``monitor.json``, ``window.jsonl``, ``reference.json``.
 
 Exit codes: 0 written, 2 bad input (no such monitor or directory, no credentials, cannot write).
@@ -294,10 +294,10 @@ def _reference(core: Any, monitor: dict[str, Any], namespace: str, notes: list[s
 def _window(api: Any, monitor: dict[str, Any], namespace: str, notes: list[str]) -> Any:
     """The merged window of the target's ready pods with the sidecar, through the pod proxy.
 
-    The request carries the user's credentials only: the API server authenticates the request with
-    its Authorization header and drops the header before proxying (seen on kube-apiserver 1.36), so
-    the monitor's admin token cannot reach a sidecar this way, and a sidecar the operator injected
-    (it requires the token) answers 401; the note then says how to read the window instead."""
+    The API server authenticates the request by its Authorization header (the user's credentials)
+    and drops that header before proxying (seen on kube-apiserver 1.36), so the monitor's admin token
+    (from its Secret, which the user must be allowed to read) goes in ``X-ModelMonitor-Token``, which
+    the sidecar accepts as it does the bearer token."""
     import kubernetes
     import pandas as pd
 
@@ -325,10 +325,13 @@ def _window(api: Any, monitor: dict[str, Any], namespace: str, notes: list[str])
     except KubernetesError as exc:
         notes.append(f"cannot list the target's pods: {exc}")
         return None
+    token = _admin_token(kube, namespace, str((monitor.get("metadata") or {}).get("name") or ""), notes)
+    if token is None:
+        return None
     frames = []
     for pod in sorted(endpoints(spec, pods)):
         try:
-            frames.append(_pod_window(api, namespace, pod, spec.sidecar.adminPort).assign(__pod=pod))
+            frames.append(_pod_window(api, namespace, pod, spec.sidecar.adminPort, token).assign(__pod=pod))
         except ReportError as exc:
             notes.append(str(exc))
         except kubernetes.client.exceptions.ApiException as exc:
@@ -339,18 +342,38 @@ def _window(api: Any, monitor: dict[str, Any], namespace: str, notes: list[str])
     return pd.concat(frames, ignore_index=True)
 
 
-def _pod_window(api: Any, namespace: str, pod: str, port: int) -> pd.DataFrame:
+def _admin_token(kube: Any, namespace: str, monitor: str, notes: list[str]) -> str | None:
+    """The monitor's admin token (Secret ``<monitor>-modelmonitor-admin``, key ``token``), or None with
+    a note saying why; the token itself is never put in a note."""
+    from modelmonitor.adapters.ports import KubernetesError
+    from modelmonitor.workload import admin
+
+    name = admin.admin_name(monitor)
+    try:
+        secret = kube.get_secret(namespace, name)
+    except KubernetesError as exc:
+        notes.append(f"cannot read Secret {namespace}/{name} (the sidecars' admin token): {exc.status} "
+                     f"{exc.reason}; no window: the report is from status alone")  # fmt: skip
+        return None
+    token = admin.token(secret) if secret is not None else None
+    if token is None:
+        notes.append(f"Secret {namespace}/{name} has no usable admin token: no window")
+    return token
+
+
+def _pod_window(api: Any, namespace: str, pod: str, port: int, token: str) -> pd.DataFrame:
     """One sidecar's window, paged as the operator pages it (``adapters.sidecars``)."""
     import pandas as pd
 
     from modelmonitor.adapters import sidecars
+    from modelmonitor.sidecar.auth import TOKEN_HEADER
 
     path = f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/v1/window"
     frames, labels, since = [], {}, 0
     for _ in range(MAX_PAGES):
         response = api.call_api(
             path, "GET", query_params=[("since", since), ("limit", PAGE_ROWS)],
-            header_params={"Accept": "application/json", "Accept-Encoding": "identity"},
+            header_params={"Accept": "application/json", "Accept-Encoding": "identity", TOKEN_HEADER: token},
             auth_settings=["BearerToken"], _preload_content=False, _request_timeout=30,
         )  # fmt: skip
         body = json.loads(response[0].data if isinstance(response, tuple) else response.data)
@@ -371,11 +394,7 @@ def _proxy_refused(namespace: str, pod: str, exc: Any) -> str:
     where = f"pod {namespace}/{pod} through the API server's pod proxy"
     body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(exc.body or "")
     if exc.status in (401, 403) and "modelmonitor-admin" in body + str(exc.headers or ""):
-        return (
-            f"the sidecar of {where} asks for the monitor's admin token (HTTP {exc.status}), which the API "
-            "server's proxy cannot carry (it drops the Authorization header); read the window with "
-            "`kubectl port-forward` and the token of Secret <monitor>-modelmonitor-admin, then use --from"
-        )
+        return f"the sidecar of {where} refused the monitor's admin token (HTTP {exc.status})"
     if exc.status == 403:
         return f"{where}: you may not use pods/proxy ({_reason(exc)})"
     return f"{where}: {_reason(exc)}"

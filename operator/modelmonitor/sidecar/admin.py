@@ -19,7 +19,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelmonitor.sidecar import jsonfast
-from modelmonitor.sidecar.auth import AdminAccess, admin_access
+from modelmonitor.sidecar.auth import TOKEN_HEADER, AdminAccess, admin_access
 
 if TYPE_CHECKING:
     from modelmonitor.sidecar.config import SidecarConfig
@@ -60,13 +60,16 @@ def _guard(access: AdminAccess, metrics: SidecarMetrics, handler: Handler) -> Ha
         header = request.headers.get("Authorization")
         scheme, _, presented = (header or "").strip().partition(" ")
         presented = presented.strip()
+        if header is None and request.headers.get(TOKEN_HEADER):
+            scheme, presented = "bearer", request.headers[TOKEN_HEADER].strip()
         if scheme.lower() != "bearer" or not presented or " " in presented:
             metrics.admin_denied("missing" if header is None else "malformed")
             what = "no Authorization header" if header is None else "a malformed Authorization header"
             response = _error(
                 401,
-                f"{what}: send 'Authorization: Bearer <token>' with the token of the monitor's admin "
-                "Secret (<monitor>-modelmonitor-admin, key token)",
+                f"{what}: send 'Authorization: Bearer <token>' (or '{TOKEN_HEADER}: <token>' through the API "
+                "server's pod proxy) with the token of the monitor's admin Secret "
+                "(<monitor>-modelmonitor-admin, key token)",
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="modelmonitor-sidecar"'
             return response

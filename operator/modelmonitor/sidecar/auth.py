@@ -2,8 +2,10 @@
 
 Three modes, chosen at start from ``--admin-token-file`` and ``--admin``:
 
-- ``token``: ``/v1/window`` and ``/v1/feedback`` need ``Authorization: Bearer <token>``, the token
-  being the content of the file (the operator mounts the monitor's admin Secret there). The file is
+- ``token``: ``/v1/window`` and ``/v1/feedback`` need ``Authorization: Bearer <token>`` (or the same
+  token in ``X-ModelMonitor-Token``: the API server's pod proxy drops ``Authorization``, which is the
+  user's own credential there, and passes other headers), the token being the content of the file
+  (the operator mounts the monitor's admin Secret there). The file is
   re-read when it changes (a ``stat`` at most once a second), so a rotated Secret takes effect without
   a restart; a file that cannot be re-read keeps the previous token in force.
 - ``loopback``: no token file, and the admin address is a loopback address (127.0.0.0/8, ::1,
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from modelmonitor.sidecar.config import ConfigError, SidecarConfig, read_token_file
 
 RECHECK_SECONDS = 1.0  # the token file is stat'ed at most this often
+TOKEN_HEADER = "X-ModelMonitor-Token"  # the token where Authorization cannot carry it (a pod proxy)
 
 
 def is_loopback(host: str) -> bool:

@@ -97,13 +97,21 @@ def test_window_and_feedback_need_the_token(make_sidecar: Any, model: Model, tmp
     assert status == 200 and body["joined"] == 1
     assert admin(side, "GET", "/v1/window", right)[2]["rows"]["label"] == [1]
 
+    # The token in X-ModelMonitor-Token (what the API server's pod proxy passes on; it drops
+    # Authorization), checked the same way.
+    via = {"X-ModelMonitor-Token": TOKEN}
+    status, _, data = request(side.admin, "GET", "/v1/window", None, via)
+    assert status == 200 and json.loads(data)["rows"]["id"] == ["req-1"]
+    status, _, data = request(side.admin, "GET", "/v1/window", None, {"X-ModelMonitor-Token": "nope"})
+    assert status == 403 and b"rows" not in data
+
     # metrics and health need no token
     assert admin(side, "GET", "/healthz")[0] == 200
     status, _, metrics = admin(side, "GET", "/metrics")
     assert status == 200 and b"modelmonitor_sidecar_requests_total" in metrics
     assert side.metric("modelmonitor_sidecar_admin_denied_total", reason="missing") == 2
     assert side.metric("modelmonitor_sidecar_admin_denied_total", reason="malformed") == 1
-    assert side.metric("modelmonitor_sidecar_admin_denied_total", reason="wrong") == 2
+    assert side.metric("modelmonitor_sidecar_admin_denied_total", reason="wrong") == 3
 
     # the operator's client: the token is sent when given; a refusal says so without printing it
     url = f"http://127.0.0.1:{side.admin}"

@@ -215,10 +215,13 @@ def test_the_derivation_reads_the_adapters() -> None:
 
 
 def test_only_adapters_build_kubernetes_clients() -> None:
-    """Every Kubernetes API object of the package lives in adapters/, so the derivation sees all calls."""
+    """Every Kubernetes API object of the operator lives in adapters/, so the derivation sees all its
+    calls. The user's commands (commands/: status, report) call the API with the user's own
+    credentials, not the chart's ServiceAccount, and the operator never imports them (an
+    import-linter contract), so their calls are not the operator's to be granted."""
     outside = []
     for path in PACKAGE.rglob("*.py"):
-        if ADAPTERS in path.parents:
+        if ADAPTERS in path.parents or PACKAGE / "commands" in path.parents:
             continue
         if api_objects(ast.parse(path.read_text())):
             outside.append(str(path.relative_to(ROOT)))
