@@ -2,7 +2,8 @@
 
 ``make_rows(n, seed, shift)`` draws ``n`` applicants (10 features, see :data:`FEATURES`) from a fixed
 distribution; ``shift`` (in standard deviations, 0 = reference) moves income down and debt ratio up,
-for drift demos. ``make_payload(protocol, rows)`` wraps rows as a request body of one protocol and
+for drift demos; ``make_unfair_rows(n, seed)`` keeps every feature's distribution but gives group B the
+riskiest applicants (a fairness demo no per-feature drift test can see). ``make_payload(protocol, rows)`` wraps rows as a request body of one protocol and
 ``path_for`` gives the model's URL path per protocol.
 """
 
@@ -24,6 +25,8 @@ FEATURES: tuple[str, ...] = (
     "home_owner",  # 0 | 1
 )
 GROUPS = ("A", "B", "C")
+# The demo model's 30th percentile of P(approve) over make_rows(3000, seed=1), scored as group A.
+RISKIEST_30 = 0.4695
 PROTOCOLS = ("kserve-v1", "kserve-v2", "mlflow", "json")
 
 
@@ -59,6 +62,24 @@ def make_rows(n: int, seed: int = 0, shift: float = 0.0) -> list[dict[str, Any]]
                 "home_owner": int(rng.random() < 0.45),
             }
         )
+    return rows
+
+
+def make_unfair_rows(n: int, seed: int = 0, group: str = "B") -> list[dict[str, Any]]:
+    """``n`` applicants drawn as :func:`make_rows` draws them, but ``group`` is given to the 30 % the
+    demo model scores lowest (the riskiest; its share in the reference is 30 % too) and the other
+    groups keep their 5:2 proportion: every feature keeps its distribution, yet the model approves
+    that group far less often."""
+    from modelmonitor.demo.model import score  # the model module imports this one
+
+    rows = make_rows(n, seed=seed)
+    rng = random.Random(seed * 7 + 1)
+    others = [g for g in GROUPS if g != group]
+    for row in rows:
+        if score({**row, "applicant_group": GROUPS[0]}) < RISKIEST_30:
+            row["applicant_group"] = group
+        else:
+            row["applicant_group"] = rng.choices(others, weights=(0.5, 0.2))[0]
     return rows
 
 

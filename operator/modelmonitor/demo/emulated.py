@@ -1,8 +1,11 @@
-"""Step 2 of ``modelmonitor demo``: the real processes and the emulated cluster the story runs in.
+"""``modelmonitor demo`` without a control plane: the short walk-through on the in-process emulator.
+
+Used when the Kubernetes binaries (or etcd, kubectl, Prometheus) are not installed, or with
+``--emulated``. Step 2: the real processes and the emulated cluster the walk-through runs in.
 
 Starts the demo model, the sidecar in front of it and (when installed) Prometheus on 127.0.0.1,
 the in-process Kubernetes API emulator of the source tree's tests, and a real ``modelmonitor run``
-against it; hands them to :func:`modelmonitor.demo.story.walkthrough`, and stops them all after.
+against it; hands them to :func:`modelmonitor.demo.walkthrough.walkthrough`, and stops them all after.
 The emulator, kmock, aiohttp and the test helpers are imported only here, inside the step, so the
 command degrades to a note without the source tree and the dev extras.
 """
@@ -16,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from modelmonitor.demo.story import ROOT, say, walkthrough
+from modelmonitor.demo.walkthrough import ROOT, say, walkthrough
 
 
 async def step_operator(timeout: float) -> None:

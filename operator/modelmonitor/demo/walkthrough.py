@@ -1,10 +1,10 @@
-"""The story ``modelmonitor demo`` tells, and how it shows what it measures.
+"""The short walk-through ``modelmonitor demo`` shows on the emulated API, and how it shows it.
 
 Step 1 (:func:`step_validate`, the contract on the examples) and step 3 (:func:`walkthrough`, the
 operator at work: apply, profile, deploy, traffic, drift, delete), with the parts the demo plays
 itself (the client traffic, the Deployment controller and the kubelet) and the console output
 (``kubectl get mm`` rows from the CRD's printer columns, the conditions). Starting the processes and
-the emulated cluster the walk-through runs against is :mod:`modelmonitor.demo.cluster`'s part.
+the emulated cluster the walk-through runs against is :mod:`modelmonitor.demo.emulated`'s part.
 """
 
 from __future__ import annotations
