@@ -90,6 +90,14 @@ lint: setup
 demo: setup
 	$(BIN)/modelmonitor demo
 
+# The benchmarks, each against its peer in the same run (ratios, not absolute times), quick sizes;
+# each writes its figures under benchmarks/results/. Not part of `make test`.
+bench: setup
+	$(BIN)/python benchmarks/drift.py --quick
+	$(BIN)/python benchmarks/sidecar.py --quick
+	$(BIN)/python benchmarks/operator_scale.py --quick
+	$(BIN)/python benchmarks/experiment_aa.py --simulations 2000 --looks 10,100
+
 crd: $(BIN)/.installed
 	$(BIN)/modelmonitor crd > crds/modelmonitor.yaml
 	cp crds/modelmonitor.yaml charts/modelmonitor/files/crds/modelmonitor.yaml
