@@ -321,8 +321,8 @@ def summary(console: Console, facts: Facts, sent: Any, elapsed: float, where: st
             f"{fair.get('worstValue', 0):.2f} against {fair.get('bestValue', 0):.2f} for {fair.get('bestGroup')} "
             f"(ratio {fair.get('ratio', 0):.2f} < {m.FAIRNESS_MIN_RATIO}); no feature drifted")  # fmt: skip
     p95 = facts.slo.get("latencyP95Ms")
-    say(f"   4. SLOBreached (p95 {p95:.0f} ms > {m.LATENCY_P95_MS} ms), rolled back: {facts.rollback}"
-        if p95 else f"   4. SLOBreached, rolled back: {facts.rollback}")  # fmt: skip
+    breach = f" (p95 {p95:.0f} ms > {m.LATENCY_P95_MS} ms)" if p95 else ""
+    say(f"   4. SLOBreached{breach}; {facts.rollback}")
     exp = facts.experiment
     if exp:
         champ, chall = exp.get("champion") or {}, exp.get("challenger") or {}
