@@ -224,7 +224,15 @@ class LocalCluster:
         return [p.pid for _, p in self._procs if p.poll() is None]
 
     def close(self) -> None:
-        """Stop everything, newest first, and remove the folder. Idempotent."""
+        """Stop everything, newest first, and remove the folder. Idempotent; a Ctrl-C meanwhile is
+        ignored (the cleanup it would interrupt is what it asks for)."""
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self._close()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _close(self) -> None:
         for _, proc in reversed(self._procs):
             stop_group(proc)
         self._procs.clear()
