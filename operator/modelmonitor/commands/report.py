@@ -364,6 +364,7 @@ def _admin_token(kube: Any, namespace: str, monitor: str, notes: list[str]) -> s
 def _pod_window(api: Any, namespace: str, pod: str, port: int, token: str) -> pd.DataFrame:
     """One sidecar's window, paged as the operator pages it (``adapters.sidecars``)."""
     import pandas as pd
+    from kubernetes.client.exceptions import ApiException
 
     from modelmonitor.adapters import sidecars
     from modelmonitor.sidecar.auth import TOKEN_HEADER
@@ -371,12 +372,18 @@ def _pod_window(api: Any, namespace: str, pod: str, port: int, token: str) -> pd
     path = f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/v1/window"
     frames, labels, since = [], {}, 0
     for _ in range(MAX_PAGES):
-        response = api.call_api(
-            path, "GET", query_params=[("since", since), ("limit", PAGE_ROWS)],
+        method, url, headers, body_in, post = api.param_serialize(
+            "GET", path, query_params=[("since", since), ("limit", PAGE_ROWS)],
             header_params={"Accept": "application/json", "Accept-Encoding": "identity", TOKEN_HEADER: token},
-            auth_settings=["BearerToken"], _preload_content=False, _request_timeout=30,
+            auth_settings=["BearerToken"],
         )  # fmt: skip
-        body = json.loads(response[0].data if isinstance(response, tuple) else response.data)
+        response = api.call_api(method, url, header_params=headers, body=body_in, post_params=post,
+                                _request_timeout=30)  # fmt: skip
+        raw = response.read()
+        if response.status >= 400:  # call_api answers errors too: the API methods raise them later
+            raise ApiException(status=response.status, reason=response.reason, http_resp=response,
+                               body=raw.decode("utf-8", "replace"))  # fmt: skip
+        body = json.loads(raw)
         if not isinstance(body, dict):
             raise ReportError(f"pod {namespace}/{pod}: /v1/window answered JSON that is not an object")
         frames.append(sidecars._page_frame(body))

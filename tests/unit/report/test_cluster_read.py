@@ -5,8 +5,15 @@ that never shows the token."""
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import threading
+import urllib.parse
 from typing import Any
+
+import kubernetes
+import pytest
+from kubernetes.client.exceptions import ApiException
 
 from modelmonitor.adapters.ports import KubernetesError
 from modelmonitor.commands import report
@@ -14,33 +21,66 @@ from modelmonitor.commands import report
 TOKEN = "adm-0123456789abcdef"
 
 
-class Response:
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.data = json.dumps(body).encode()
-
-
-class Api:
-    """An ApiClient whose call_api answers two pages of a sidecar's window and records the calls."""
+class Proxy:
+    """An HTTP server on 127.0.0.1 (port 0) playing the API server's pod proxy: two pages of one
+    sidecar's window, each request recorded; a wrong token answers 401 as the sidecar would."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any], list[tuple[str, Any]]]] = []
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        proxy = self
 
-    def call_api(self, path: str, method: str, **kw: Any) -> Response:
-        self.calls.append((path, kw["header_params"], kw["query_params"]))
-        since = dict(kw["query_params"])["since"]
-        ids = ["a", "b"] if since == 0 else ["c"]
-        rows = {"id": ids, "ts": [1.0] * len(ids), "features": {"x": [1] * len(ids)}}
-        return Response({"rows": rows, "cursor": since + len(ids), "more": since == 0})
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                proxy.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                if self.headers.get("X-ModelMonitor-Token") != TOKEN:
+                    self._send(
+                        401,
+                        {"error": "send the token of the monitor's admin Secret (credit-modelmonitor-admin)"},
+                    )
+                    return
+                since = int(urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)["since"][0])
+                ids = ["a", "b"] if since == 0 else ["c"]
+                rows = {"id": ids, "ts": [1.0] * len(ids), "features": {"x": [1] * len(ids)}}
+                self._send(200, {"rows": rows, "cursor": since + len(ids), "more": since == 0})
+
+            def _send(self, code: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        config = kubernetes.client.Configuration(host=f"http://127.0.0.1:{self.server.server_address[1]}")
+        config.api_key = {"authorization": "Bearer user-token"}
+        self.api = kubernetes.client.ApiClient(config)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
-def test_a_pods_window_is_paged_with_the_token_in_its_own_header() -> None:
-    api = Api()
-    frame = report._pod_window(api, "ml", "credit-abc-1", 8481, TOKEN)
-    assert list(frame["__id"]) == ["a", "b", "c"]
-    (path, headers, _), (_, _, second) = api.calls
-    assert path == "/api/v1/namespaces/ml/pods/credit-abc-1:8481/proxy/v1/window"
-    assert headers["X-ModelMonitor-Token"] == TOKEN and "Authorization" not in headers
-    assert dict(second)["since"] == 2
+def test_a_pods_window_is_paged_with_the_token_in_its_own_header_by_the_real_client() -> None:
+    proxy = Proxy()
+    try:
+        frame = report._pod_window(proxy.api, "ml", "credit-abc-1", 8481, TOKEN)
+        assert list(frame["__id"]) == ["a", "b", "c"]
+        (first, headers), (second, _) = proxy.requests
+        assert first.startswith("/api/v1/namespaces/ml/pods/credit-abc-1:8481/proxy/v1/window?")
+        assert "since=0" in first and "since=2" in second
+        assert headers["x-modelmonitor-token"] == TOKEN
+        assert headers["authorization"] == "Bearer user-token"  # the user's own, for the API server
+        with pytest.raises(ApiException) as refused:
+            report._pod_window(proxy.api, "ml", "credit-abc-1", 8481, "wrong")
+        note = report._proxy_refused("ml", "credit-abc-1", refused.value)
+        assert "refused the monitor's admin token (HTTP 401)" in note and "wrong" not in note
+    finally:
+        proxy.close()
 
 
 class Kube:
