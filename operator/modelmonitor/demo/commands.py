@@ -29,7 +29,13 @@ INTERRUPTED = 130
 
 def register(subparsers: Any) -> None:
     demo = subparsers.add_parser(
-        "demo", help="run the demo: a real API server here, or --kubeconfig for your cluster (docs/demo.md)"
+        "demo",
+        help="run the demo: a real API server here, or --kubeconfig for your cluster (docs/demo.md)",
+        description="The whole story, for real: a credit-scoring model served and monitored, its traffic "
+        "drifting, one applicant group treated unfairly, a slow revision rolled back, a challenger promoted "
+        "by an A/B test, and the HTML report. Here it starts a Kubernetes API server and controller manager, "
+        "a stand-in kubelet, Prometheus and the operator on 127.0.0.1 (the emulated API without those "
+        "binaries); with --kubeconfig it runs on your cluster, where the chart is installed.",
     )
     demo.add_argument(
         "--timeout", type=float, default=90.0, help="seconds to wait for each step (default 90)"

@@ -277,7 +277,10 @@ def main(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add the ``demo-model`` sub-command."""
     p = subparsers.add_parser(
-        "demo-model", help="serve the demo credit-scoring model (KServe v1/v2, MLflow, JSON)"
+        "demo-model",
+        help="serve the demo credit-scoring model (KServe v1/v2, MLflow, JSON)",
+        description="A small HTTP model server that scores loan applicants with a fixed formula, for the "
+        "demo and the tests; options make it slow, fail, or answer wrongly on purpose.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
