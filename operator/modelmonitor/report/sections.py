@@ -46,7 +46,7 @@ def drift(bundle: Bundle, spec: ModelMonitorSpec | None, frame: Any) -> str:
     status = bundle.status
     body = []
     d: dict[str, Any] = status["drift"] if isinstance(status.get("drift"), dict) else {}
-    if d:
+    if d.get("datasetDrift") is not None:  # evaluated (a new revision's first evaluations have no figures)
         body.append(
             note(
                 f"operator's verdict: dataset drift {d.get('datasetDrift')}, share {svg.num(d.get('share'))} "
