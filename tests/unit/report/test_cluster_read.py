@@ -16,7 +16,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from modelmonitor.adapters.ports import KubernetesError
-from modelmonitor.commands import report
+from modelmonitor.commands import report_cluster as report
 
 TOKEN = "adm-0123456789abcdef"
 
