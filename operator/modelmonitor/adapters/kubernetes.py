@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,27 +29,6 @@ GATEWAY_API = "gateway.networking.k8s.io"  # HTTPRoutes: its v1
 MAX_DETAIL = 500  # characters of the API server's message kept in a KubernetesError
 
 T = TypeVar("T")
-
-
-class CredentialsError(Exception):
-    """No usable Kubernetes credentials: the message says where they were looked for."""
-
-
-def load_credentials() -> None:
-    """In-cluster service account when inside a pod, else KUBECONFIG / ~/.kube/config like kubectl."""
-    try:
-        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
-        return
-    except kubernetes.config.ConfigException:
-        pass
-    try:
-        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
-    except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
-        where = os.environ.get("KUBECONFIG") or "~/.kube/config"
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise CredentialsError(
-            f"no Kubernetes credentials: not running in a pod, and no usable kubeconfig at {where} ({detail})"
-        ) from exc
 
 
 class KubernetesClient:

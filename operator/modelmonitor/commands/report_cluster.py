@@ -54,26 +54,13 @@ def read_cluster(name: str, namespace: str | None, kubeconfig: str | None) -> Bu
 
 def _credentials(kubeconfig: str | None, namespace: str | None) -> str:
     """Load the credentials; the namespace to read (the flag, else the context's, else default)."""
-    import kubernetes
-
-    from modelmonitor.adapters.kubernetes import CredentialsError, load_credentials
+    from modelmonitor.adapters.credentials import CredentialsError, default_namespace, load_credentials
 
     try:
-        if kubeconfig:
-            kubernetes.config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        else:
-            load_credentials()
+        load_credentials(kubeconfig)
     except CredentialsError as exc:
         raise ReportError(str(exc)) from None
-    except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
-        raise ReportError(f"--kubeconfig {kubeconfig}: not usable: {str(exc)[:200]}") from None
-    if namespace:
-        return namespace
-    try:
-        _, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        return str((active or {}).get("context", {}).get("namespace") or "default")
-    except (kubernetes.config.ConfigException, OSError, ValueError, TypeError):
-        return "default"
+    return namespace or default_namespace(kubeconfig)
 
 
 def _reason(exc: Any) -> str:

@@ -25,7 +25,6 @@ EXIT_HEALTHY = 0
 EXIT_NOT_HEALTHY = 1
 EXIT_UNREADABLE = 2
 WIDTH = 100
-SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
 def register(subparsers: Any) -> None:
@@ -63,19 +62,14 @@ def read_monitor(name: str, namespace: str | None, kubeconfig: str | None) -> di
     import urllib3
     from kubernetes.client.exceptions import ApiException
 
-    from modelmonitor.adapters.kubernetes import CredentialsError, load_credentials
+    from modelmonitor.adapters.credentials import CredentialsError, default_namespace, load_credentials
     from modelmonitor.api import crd
 
     try:
-        if kubeconfig:
-            kubernetes.config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        else:
-            load_credentials()
+        load_credentials(kubeconfig)
     except CredentialsError as exc:
         raise Unreadable(str(exc)) from None
-    except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
-        raise Unreadable(f"--kubeconfig {kubeconfig}: not a usable kubeconfig ({str(exc)[:200]})") from None
-    namespace = namespace or _default_namespace(kubeconfig)
+    namespace = namespace or default_namespace(kubeconfig)
     api = kubernetes.client.CustomObjectsApi()
     where = f"ModelMonitor {namespace}/{name}"
     try:
@@ -108,24 +102,6 @@ def _refusal(where: str, namespace: str, status: int, reason: str, body: Any) ->
     if not status:
         return f"cannot reach the API server to read {where}: {reason.splitlines()[0][:200] if reason else 'no answer'}"
     return f"{where}: the API server answered {status} {reason} ({said or 'no detail'})"
-
-
-def _default_namespace(kubeconfig: str | None) -> str:
-    """The kubeconfig context's namespace, the pod's own in a cluster, else ``default``, as kubectl."""
-    import kubernetes
-
-    try:
-        _, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        found = (active or {}).get("context", {}).get("namespace")
-        if found:
-            return str(found)
-    except (kubernetes.config.ConfigException, OSError, ValueError, TypeError):
-        pass
-    try:
-        with open(SERVICE_ACCOUNT_NAMESPACE, encoding="utf-8") as f:
-            return f.read().strip() or "default"
-    except OSError:
-        return "default"
 
 
 def run_status(args: argparse.Namespace) -> int:

@@ -148,7 +148,7 @@ def _settings_problem() -> str | None:
 
 def _credentials_problem() -> str | None:
     """Why no Kubernetes credentials can be loaded, in one line; None when they can."""
-    from modelmonitor.adapters.kubernetes import CredentialsError, load_credentials
+    from modelmonitor.adapters.credentials import CredentialsError, load_credentials
 
     try:
         load_credentials()

@@ -14,7 +14,8 @@ from typing import Any
 
 import kopf
 
-from modelmonitor.adapters.kubernetes import KubernetesClient, load_credentials
+from modelmonitor.adapters.credentials import load_credentials
+from modelmonitor.adapters.kubernetes import KubernetesClient
 from modelmonitor.adapters.ports import KubernetesError
 from modelmonitor.api import crd as crd_api
 from modelmonitor.api.durations import parse_duration
