@@ -21,6 +21,7 @@ from modelmonitor.act.rollback import roll_back
 from modelmonitor.adapters.ports import KubernetesPort
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.api.status import ConditionType, Phase
+from modelmonitor.api.times import iso
 from modelmonitor.evaluate.findings import Verdict
 from modelmonitor.policy import actions as policy
 from modelmonitor.policy import experiment as ab
@@ -54,7 +55,7 @@ class Actor:
         gitops: str | None, drift: dict[str, Any] | None, now: datetime.datetime,
     ) -> ActOutcome:  # fmt: skip
         out = ActOutcome()
-        stamp = policy._iso(now)
+        stamp = iso(now)
         state = policy.ActionState.read(status)
         rollback = spec.actions.rollback
         if target.get("since") == stamp and (status.get("target") or {}).get("podTemplateHash") != target.get(
@@ -164,9 +165,7 @@ class Actor:
             decisions.append((policy.Decision(action, "Experiment", "Observed", str(new.get("message"))),
                               "Observed", f"observe mode: {new.get('message')}"))  # fmt: skip
         if decisions:
-            out.status["actions"] = self._record(
-                history, decisions, namespace, monitor, policy._iso(now), out
-            )
+            out.status["actions"] = self._record(history, decisions, namespace, monitor, iso(now), out)
         out.status["experiment"] = new
         return out
 

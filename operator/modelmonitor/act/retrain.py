@@ -10,6 +10,7 @@ from typing import Any
 from modelmonitor.act.outcome import ActOutcome, Note
 from modelmonitor.adapters.ports import KubernetesError, KubernetesPort
 from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.api.times import iso
 from modelmonitor.policy import actions as policy
 from modelmonitor.policy import permits
 from modelmonitor.workload import jobs
@@ -41,7 +42,7 @@ class Retrainer:
                 "MODELMONITOR_MONITOR": f"{namespace}/{monitor}",
                 "MODELMONITOR_MODEL_VERSION": str(target.get("modelVersion") or ""),
                 "MODELMONITOR_WINDOW_START": str(target.get("since") or ""),
-                "MODELMONITOR_WINDOW_END": policy._iso(now),
+                "MODELMONITOR_WINDOW_END": iso(now),
                 "MODELMONITOR_DRIFTED_FEATURES": ",".join(features),
             }
             try:
@@ -55,11 +56,11 @@ class Retrainer:
             else:
                 name = created["metadata"]["name"]
                 result, message = "Done", f"retraining Job {name} started: {decision.reason} is True"
-                state.lastRetrain = policy._iso(now)
+                state.lastRetrain = iso(now)
                 out.status["retrain"] = {
                     "job": name,
                     "reason": decision.reason,
-                    "startedAt": policy._iso(now),
+                    "startedAt": iso(now),
                     "outcome": "Running",
                 }
         return decision, result, message

@@ -12,7 +12,6 @@ monitor's state, so an operator restart resumes it where it was; a new pod templ
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 import numpy as np
@@ -20,15 +19,13 @@ import numpy as np
 from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import ModelMonitorSpec, Task
 from modelmonitor.api.status import ConditionType
+from modelmonitor.api.times import iso_ts as _iso
+from modelmonitor.api.times import parse_iso
 from modelmonitor.evaluate.findings import Finding, Verdict
 from modelmonitor.evaluate.observations import Observations
 from modelmonitor.quality.concept import ConceptDetector
 
 KIND = ConditionType.CONCEPT_DRIFT
-
-
-def _iso(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) -> Finding:
@@ -119,7 +116,5 @@ def _judge(spec: ModelMonitorSpec, rows: int, last: dict[str, Any] | None, now: 
 
 
 def _ts(text: Any) -> float:
-    try:
-        return datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
+    moment = parse_iso(str(text))
+    return moment.timestamp() if moment else 0.0

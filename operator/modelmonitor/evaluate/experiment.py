@@ -15,7 +15,6 @@ The lifecycle (what starts, ends and restarts an experiment) is policy/experimen
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,8 @@ from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.api.spec.types import ExperimentMetric, Promote
 from modelmonitor.api.status import ConditionType
+from modelmonitor.api.times import iso_ts as _iso
+from modelmonitor.api.times import parse_iso
 from modelmonitor.evaluate.findings import Finding, Verdict, fmt
 from modelmonitor.evaluate.observations import ExperimentObservations, Observations, Variant
 from modelmonitor.quality.experiment import ExperimentRun, Result, task_for
@@ -291,12 +292,6 @@ def _round(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 6)
 
 
-def _iso(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC).isoformat().replace("+00:00", "Z")
-
-
 def _ts(text: str, default: float) -> float:
-    try:
-        return datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return default
+    moment = parse_iso(text)
+    return moment.timestamp() if moment else default

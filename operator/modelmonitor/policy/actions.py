@@ -17,6 +17,7 @@ from typing import Any
 
 from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import ActionMode, ModelMonitorSpec
+from modelmonitor.api.times import iso as _iso
 
 DAY = 86400.0
 HISTORY = 20
@@ -68,10 +69,6 @@ def _t(text: str | None) -> datetime.datetime | None:
     if not text:
         return None
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def update_streaks(state: ActionState, conditions: dict[str, str], triggers: set[str]) -> None:

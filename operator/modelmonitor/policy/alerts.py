@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelmonitor.api.spec import AlertFormat
+from modelmonitor.api.times import iso as _iso
 
 SEVERITY = {
     "SLOBreached": "critical",
@@ -56,10 +57,6 @@ class AlertEvent:
 
 
 RESEND_INTERVALS = 3  # endsAt of a firing alert: this many evaluation intervals ahead
-
-
-def _iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def runbook_url(base: str, condition: str) -> str:

@@ -26,6 +26,7 @@ import numpy as np
 from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import ActionMode, ModelMonitorSpec
 from modelmonitor.api.status import ConditionType, Phase
+from modelmonitor.api.times import iso_ts as _iso
 from modelmonitor.drift import Profile, build_profile
 from modelmonitor.drift.schema import redacted_columns
 from modelmonitor.evaluate import evaluate
@@ -261,7 +262,3 @@ def _notes(spec: ModelMonitorSpec) -> list[str]:
     if not spec.actions.alerts:
         notes.append("no spec.actions.alerts: nothing would have been sent")
     return notes
-
-
-def _iso(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(float(ts), tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelmonitor.api.status import ConditionStatus, set_condition
+from modelmonitor.api.times import iso as iso  # re-exported: the stages take them from here
+from modelmonitor.api.times import parse_iso as parse_iso
 from modelmonitor.policy.target import Transition
 
 
@@ -26,19 +28,6 @@ class Request:
     def condition(self, kind: str) -> dict[str, Any]:
         """The stored condition of that type ({} when there is none)."""
         return next((c for c in self.status.get("conditions") or [] if c.get("type") == kind), {})
-
-
-def iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str | None) -> datetime.datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def with_condition(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelmonitor.api.status import ConditionStatus, ConditionType, Phase, set_condition
+from modelmonitor.api.times import iso as _iso
 
 _REASONS = {
     401: "Unauthorized",
@@ -32,10 +33,6 @@ def reason_for(http_status: int | None) -> str:
     if http_status >= 500:
         return "APIServerError"
     return _REASONS.get(http_status, "APIError")
-
-
-def _iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse(text: Any) -> datetime.datetime | None:
