@@ -2,7 +2,8 @@
 
 ``make_rows(n, seed, shift)`` draws ``n`` applicants (10 features, see :data:`FEATURES`) from a fixed
 distribution; ``shift`` (in standard deviations, 0 = reference) moves income down and debt ratio up,
-for drift demos; ``make_unfair_rows(n, seed)`` keeps every feature's distribution but gives group B the
+for drift demos (``debt_shift``, when given, moves the debt ratio by that many of its standard
+deviations instead: negative lowers it); ``make_unfair_rows(n, seed)`` keeps every feature's distribution but gives group B the
 riskiest applicants (a fairness demo no per-feature drift test can see). ``make_payload(protocol, rows)`` wraps rows as a request body of one protocol and
 ``path_for`` gives the model's URL path per protocol.
 """
@@ -40,13 +41,17 @@ def path_for(protocol: str, name: str = "credit") -> str:
     }[protocol]
 
 
-def make_rows(n: int, seed: int = 0, shift: float = 0.0) -> list[dict[str, Any]]:
-    """``n`` applicant records; ``shift`` > 0 lowers income and raises debt ratio (drift)."""
+def make_rows(
+    n: int, seed: int = 0, shift: float = 0.0, debt_shift: float | None = None
+) -> list[dict[str, Any]]:
+    """``n`` applicant records; ``shift`` > 0 lowers income and raises debt ratio (drift);
+    ``debt_shift`` moves the debt ratio by its own count of standard deviations (0.12) instead."""
     rng = random.Random(seed)
+    debt_mean = 0.32 + (0.08 * shift if debt_shift is None else 0.12 * debt_shift)
     rows = []
     for _ in range(n):
         income = max(8000.0, rng.lognormvariate(10.7 - 0.35 * shift, 0.45))
-        debt = min(0.95, max(0.0, rng.gauss(0.32 + 0.08 * shift, 0.12)))
+        debt = min(0.95, max(0.0, rng.gauss(debt_mean, 0.12)))
         age = int(min(80, max(18, rng.gauss(41, 12))))
         rows.append(
             {

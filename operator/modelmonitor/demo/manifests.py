@@ -19,7 +19,7 @@ FLIP_RATE = "0.2"
 SLOW_MS = "200"  # the slow revision's --delay-ms: twice spec.slos.latencyP95Ms
 LATENCY_P95_MS = 100
 ACCURACY_MIN = 0.7
-FAIRNESS_MIN_RATIO = 0.6
+FAIRNESS_MIN_RATIO = 0.5
 MIN_EFFECT = 0.2
 
 

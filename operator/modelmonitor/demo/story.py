@@ -174,7 +174,7 @@ class Story:
         )
 
     def drift(self) -> None:
-        self.say("== 2. Traffic shifts: applicants with lower incomes and higher debt")
+        self.say("== 2. Traffic shifts: applicants with lower incomes and lower debt")
         assert self.traffic is not None
         self.traffic.kind = "shifted"
         obj = self.wait_mm("DataDrift", lambda o: is_true(o, "DataDrift") and phase(o) == "Drifting")

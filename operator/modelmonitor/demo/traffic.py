@@ -5,7 +5,8 @@ the sidecar, in turn, with request ids chosen here; ``label_delay`` seconds afte
 answered, the ground truth of its rows (what the demo model decides without its ``--flip-rate``:
 :func:`truth`) goes to the admin port of another pod than the one that served it, when there is
 one (the operator joins labels across pods). ``kind`` says which applicants: ``normal`` (the
-reference distribution), ``shifted`` (lower incomes, higher debt: data drift) or ``unfair`` (group B
+reference distribution), ``shifted`` (lower incomes and lower debt ratios, by
+:data:`SHIFT`: data drift that leaves each group's approval rate as it was) or ``unfair`` (group B
 gets the riskiest applicants: see :func:`modelmonitor.demo.data.make_unfair_rows`).
 
 Pods are found through the API server and reached through ``reach(pod) -> (host, proxy port,
@@ -31,6 +32,11 @@ SIDECAR = "modelmonitor-sidecar"
 PROXY_PORT = 8480  # spec.sidecar.listenPort's default
 ADMIN_PORT = 8481  # spec.sidecar.adminPort's default
 SEEDS = {"normal": 2, "shifted": 3, "unfair": 4}  # the applicants of each kind are the same every run
+# Incomes down 1.5 standard deviations, debt ratios down 1.25: both features drift, but the two moves
+# offset in the model's score, so approvals (and their ratio between groups) hold. Incomes down with
+# debt up would lower every group's approval rate and, at such low rates, their ratio too: step 2
+# would show FairnessViolated beside the drift in some runs.
+SHIFT = {"shift": 1.5, "debt_shift": -1.25}
 Reach = Callable[[dict[str, Any]], tuple[str, int, int] | None]
 
 
@@ -41,7 +47,7 @@ def truth(row: dict[str, Any]) -> int:
 
 def applicants(kind: str, n: int, seed: int) -> list[dict[str, Any]]:
     if kind == "shifted":
-        return make_rows(n, seed=seed, shift=1.5)
+        return make_rows(n, seed=seed, **SHIFT)
     if kind == "unfair":
         return make_unfair_rows(n, seed=seed)
     return make_rows(n, seed=seed)
