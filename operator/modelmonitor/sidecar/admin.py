@@ -1,4 +1,4 @@
-"""The admin server (aiohttp): window, feedback, metrics and health, on a port of its own.
+"""The admin API: window, feedback, metrics and health, on a port of its own (``adminhttp.py``).
 
 - ``GET /v1/window?since=N&limit=M`` -> rows and label events after cursor N (see ``window.py``).
 - ``POST /v1/feedback`` with ``{"id": ..., "label": ...}`` or a list of them -> join counts.
@@ -12,13 +12,12 @@ each refusal is answered with a JSON error saying what to do and counted by reas
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelmonitor.sidecar import jsonfast
+from modelmonitor.sidecar.adminhttp import Handler, Request, Response, text_response
 from modelmonitor.sidecar.auth import TOKEN_HEADER, AdminAccess, admin_access
 
 if TYPE_CHECKING:
@@ -31,15 +30,17 @@ MAX_FEEDBACK_BYTES = 8 * 1024 * 1024
 MAX_FEEDBACK_ITEMS = 100_000
 
 
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=jsonfast.dumps(body), status=status, content_type="application/json")
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(status, jsonfast.dumps(body))
 
 
-def _error(status: int, message: str) -> web.Response:
+def _error(status: int, message: str) -> Response:
     return _json({"error": message}, status)
 
 
-Handler = Callable[[web.Request], Awaitable[web.Response]]
+def too_large() -> Response:
+    """The answer to a feedback body above ``MAX_FEEDBACK_BYTES``."""
+    return _error(413, f"feedback body exceeds {MAX_FEEDBACK_BYTES} bytes: send smaller batches")
 
 
 def _guard(access: AdminAccess, metrics: SidecarMetrics, handler: Handler) -> Handler:
@@ -48,7 +49,7 @@ def _guard(access: AdminAccess, metrics: SidecarMetrics, handler: Handler) -> Ha
     if access.mode == "loopback":
         return handler
 
-    async def guarded(request: web.Request) -> web.Response:
+    def guarded(request: Request) -> Response:
         if access.token is None:
             metrics.admin_denied("no_token_file")
             return _error(
@@ -57,11 +58,12 @@ def _guard(access: AdminAccess, metrics: SidecarMetrics, handler: Handler) -> Ha
                 "loopback, so /v1/window and /v1/feedback are refused: start it with --admin-token-file "
                 "(MODELMONITOR_ADMIN_TOKEN_FILE)",
             )
-        header = request.headers.get("Authorization")
+        header = request.headers.get("authorization")
         scheme, _, presented = (header or "").strip().partition(" ")
         presented = presented.strip()
-        if header is None and request.headers.get(TOKEN_HEADER):
-            scheme, presented = "bearer", request.headers[TOKEN_HEADER].strip()
+        via_proxy = request.headers.get(TOKEN_HEADER.lower())
+        if header is None and via_proxy:
+            scheme, presented = "bearer", via_proxy.strip()
         if scheme.lower() != "bearer" or not presented or " " in presented:
             metrics.admin_denied("missing" if header is None else "malformed")
             what = "no Authorization header" if header is None else "a malformed Authorization header"
@@ -82,25 +84,25 @@ def _guard(access: AdminAccess, metrics: SidecarMetrics, handler: Handler) -> Ha
                 'Bearer realm="modelmonitor-sidecar", error="invalid_token"'
             )
             return response
-        return await handler(request)
+        return handler(request)
 
     return guarded
 
 
-def build_app(
+def build_handler(
     config: SidecarConfig,
     window: Window,
     metrics: SidecarMetrics,
     proxy: ProxyServer | None = None,
     access: AdminAccess | None = None,
-) -> web.Application:
-    """The admin application; ``proxy`` (optional) adds connection figures to ``/healthz``; ``access``
-    (default: chosen from ``config``, reading the token file) guards window and feedback."""
+) -> Handler:
+    """The admin API as one handler for ``adminhttp``; ``proxy`` (optional) adds connection figures to
+    ``/healthz``; ``access`` (default: chosen from ``config``, reading the token file) guards window
+    and feedback. Unknown paths answer 404, a known path with another method 405."""
     access = access if access is not None else admin_access(config)
-    app = web.Application(client_max_size=MAX_FEEDBACK_BYTES)
     model = {"name": config.model_name, "version": config.model_version}
 
-    async def window_handler(request: web.Request) -> web.Response:
+    def window_handler(request: Request) -> Response:
         try:
             since = int(request.query.get("since", "0"))
             limit = int(request.query.get("limit", "10000"))
@@ -110,15 +112,13 @@ def build_app(
         body["model"] = model
         return _json(body)
 
-    async def feedback_handler(request: web.Request) -> web.Response:
+    def feedback_handler(request: Request) -> Response:
         try:
-            payload = jsonfast.loads(await request.read())
+            payload = jsonfast.loads(request.body)
         except ValueError:
             return _error(
                 400, 'feedback must be JSON: {"id": "<request id>", "label": ...} or a list of them'
             )
-        except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"feedback body exceeds {MAX_FEEDBACK_BYTES} bytes: send smaller batches")
         items = payload if isinstance(payload, list) else [payload]
         if len(items) > MAX_FEEDBACK_ITEMS:
             return _error(413, f"at most {MAX_FEEDBACK_ITEMS} labels per request")
@@ -132,19 +132,32 @@ def build_app(
         status = 400 if counts["invalid"] == len(items) and items else 200
         return _json({**counts, "received": len(items)}, status)
 
-    async def metrics_handler(request: web.Request) -> web.Response:
-        data = generate_latest(metrics.registry)
-        return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    def metrics_handler(request: Request) -> Response:
+        return Response(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
 
-    async def health_handler(request: web.Request) -> web.Response:
+    def health_handler(request: Request) -> Response:
         body: dict[str, Any] = {"status": "ok", "model": model, "window_rows": len(window.rows)}
         if proxy is not None:
             body["connections"] = len(proxy.connections)
             body["upstream_idle"] = proxy.pool.idle
         return _json(body)
 
-    app.router.add_get("/v1/window", _guard(access, metrics, window_handler))
-    app.router.add_post("/v1/feedback", _guard(access, metrics, feedback_handler))
-    app.router.add_get("/metrics", metrics_handler)
-    app.router.add_get("/healthz", health_handler)
-    return app
+    routes: dict[str, tuple[tuple[str, ...], Handler]] = {
+        "/v1/window": (("GET", "HEAD"), _guard(access, metrics, window_handler)),
+        "/v1/feedback": (("POST",), _guard(access, metrics, feedback_handler)),
+        "/metrics": (("GET", "HEAD"), metrics_handler),
+        "/healthz": (("GET", "HEAD"), health_handler),
+    }
+
+    def handle(request: Request) -> Response:
+        route = routes.get(request.path)
+        if route is None:
+            return text_response(404)
+        methods, handler = route
+        if request.method not in methods:
+            response = text_response(405)
+            response.headers["Allow"] = ",".join(methods)
+            return response
+        return handler(request)
+
+    return handle

@@ -10,10 +10,9 @@ import signal
 import sys
 import time
 
-from aiohttp import web
-
 from modelmonitor.sidecar import jsonfast
-from modelmonitor.sidecar.admin import build_app
+from modelmonitor.sidecar.admin import MAX_FEEDBACK_BYTES, build_handler, too_large
+from modelmonitor.sidecar.adminhttp import start_server
 from modelmonitor.sidecar.audit import AuditLog
 from modelmonitor.sidecar.auth import admin_access
 from modelmonitor.sidecar.capture import Capture
@@ -61,12 +60,8 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
     proxy = ProxyServer(config, pool, capture.on_finish)
     metrics.stale_counts = lambda: proxy.stale
 
-    runner = web.AppRunner(
-        build_app(config, window, metrics, proxy, access), access_log=None, handle_signals=False
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, config.admin[0], config.admin[1], reuse_address=True)
-    await site.start()
+    handler = build_handler(config, window, metrics, proxy, access)
+    admin = await start_server(handler, config.admin[0], config.admin[1], MAX_FEEDBACK_BYTES, too_large)
     server = await loop.create_server(
         lambda: ClientConnection(proxy), config.listen[0], config.listen[1], reuse_address=True, backlog=2048
     )
@@ -121,7 +116,7 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
             await asyncio.sleep(0.05)
         proxy.close_all()
         sweep_task.cancel()
-        await runner.cleanup()
+        admin.close()
         pool.close()
         capture.flush()
         await loop.run_in_executor(None, writer.close)

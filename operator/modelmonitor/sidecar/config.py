@@ -15,13 +15,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from modelmonitor.api import durations
-
 PROTOCOLS: tuple[str, ...] = ("auto", "kserve-v1", "kserve-v2", "mlflow", "json")
 DETECTORS: tuple[str, ...] = ("email", "card")
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|k|kb|ki|kib|m|mb|mi|mib|g|gb|gi|gib)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+# The resource's Go-style durations, plus days, bare seconds and blanks. Parsed here rather than with
+# ``modelmonitor.api.durations``: importing ``modelmonitor.api`` loads pydantic and jsonschema, about
+# 15 MiB of memory the sidecar never uses (tests/integration/sidecar/test_sidecar_imports.py).
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_DURATION_WHOLE = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+$")
+_BARE_SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class ConfigError(ValueError):
@@ -31,10 +36,13 @@ class ConfigError(ValueError):
 def parse_duration(text: str) -> float:
     """Parse ``30s``, ``5m``, ``1h``, ``250ms``, ``1d``, ``1h30m`` or a bare number of seconds; returns
     seconds."""
-    try:
-        return durations.parse_duration(str(text), lenient=True)
-    except ValueError:
-        raise ConfigError(f"invalid duration {text!r}: write e.g. 500ms, 30s, 5m, 1h") from None
+    value = str(text)
+    bare = _BARE_SECONDS.match(value)
+    if bare:
+        return float(bare.group(1))
+    if _DURATION_WHOLE.match(value):
+        return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(value))
+    raise ConfigError(f"invalid duration {text!r}: write e.g. 500ms, 30s, 5m, 1h")
 
 
 def parse_size(text: str) -> int:
