@@ -26,6 +26,13 @@ def register(subparsers: Any) -> None:
         "-n", "--namespace", action="append", default=[], help="watch only this namespace (repeatable)"
     )
     run.add_argument(
+        "-l",
+        "--selector",
+        help="handle only the ModelMonitors whose labels match: k=v, k (present), !k (absent), "
+        "comma-separated; one operator per shard, each with its own --peering (default: all) "
+        "[env MODELMONITOR_SELECTOR]",
+    )
+    run.add_argument(
         "--prometheus-url",
         help="Prometheus URL of monitors that set none (default: none) [env MODELMONITOR_PROMETHEUS_URL]",
     )
@@ -55,7 +62,8 @@ def register(subparsers: Any) -> None:
     )
     run.add_argument(
         "--peering",
-        help="peering object name when running several replicas (default: modelmonitor) [env MODELMONITOR_PEERING]",
+        help="peering object name when running several replicas; each shard (--namespace or --selector) "
+        "needs its own (default: modelmonitor) [env MODELMONITOR_PEERING]",
     )
     run.add_argument(
         "--priority",
@@ -78,9 +86,12 @@ def register(subparsers: Any) -> None:
     run.set_defaults(func=run_operator)
 
 
-def run_operator(args: argparse.Namespace) -> int:
+def flag_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The MODELMONITOR_* variables (without the prefix) the given flags set; a flag wins over the
+    environment, and a flag not given leaves its variable as it is."""
     overrides = {
         "NAMESPACES": ",".join(args.namespace) if args.namespace else None,
+        "SELECTOR": args.selector,
         "PROMETHEUS_URL": args.prometheus_url,
         "TICK": args.tick,
         "RETRY": args.retry,
@@ -92,9 +103,12 @@ def run_operator(args: argparse.Namespace) -> int:
         "METRICS": args.metrics,
         "RUNBOOK_BASE_URL": args.runbook_base_url,
     }
-    for key, value in overrides.items():
-        if value is not None:
-            os.environ[ENV_PREFIX + key] = value
+    return {key: value for key, value in overrides.items() if value is not None}
+
+
+def run_operator(args: argparse.Namespace) -> int:
+    for key, value in flag_settings(args).items():
+        os.environ[ENV_PREFIX + key] = value
     # Evaluations run in parallel on --workers threads: one OpenMP thread each for scikit-learn's
     # gradient boosting (the regression estimate), or they spin against each other (0.4 s a fit on
     # one thread, 1.5-2.6 s with every core on a loaded 2-CPU machine). Set before it is imported.

@@ -22,7 +22,7 @@ from modelmonitor.api.durations import parse_duration
 from modelmonitor.operator import metrics, serial
 from modelmonitor.operator.reconciler import Reconciler, Request
 from modelmonitor.operator.schedule import due
-from modelmonitor.operator.settings import OperatorSettings
+from modelmonitor.operator.settings import OperatorSettings, render_selector
 from modelmonitor.policy import egress, retry
 
 SETTINGS = OperatorSettings.from_env()
@@ -30,6 +30,19 @@ PREFIX = "modelmonitor.io"
 RESOURCE = (crd_api.GROUP, crd_api.VERSION, crd_api.PLURAL)
 
 RETRY_CAP_SECONDS = 300.0  # a failing monitor is tried at least every 5 minutes
+
+
+def kopf_labels(selector: dict[str, str | bool]) -> dict[str, Any]:
+    """The settings' selector as a Kopf label filter (True: present, False: absent)."""
+    return {
+        key: kopf.PRESENT if value is True else kopf.ABSENT if value is False else value
+        for key, value in selector.items()
+    }
+
+
+# This operator's shard: the monitors whose labels match (Kopf applies the filter to every event; a
+# monitor relabelled out of it has its timer stopped and this shard's finalizer taken off).
+LABELS = kopf_labels(SETTINGS.selector)
 EXECUTOR = ThreadPoolExecutor(max_workers=SETTINGS.workers, thread_name_prefix="evaluate")
 _reconciler: Reconciler | None = None
 
@@ -59,7 +72,7 @@ logging.getLogger("kopf.objects").addFilter(QuietSuccess())
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
     """Own finalizer and annotation names, bounded watches, thread pool size, peering."""
-    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.persistence.finalizer = SETTINGS.finalizer
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PREFIX, key="last-handled-configuration"
@@ -76,8 +89,10 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.peering.priority = SETTINGS.priority
     reconciler()
     logger.info(
-        "ModelMonitor operator configured: namespaces=%s prometheus=%s egress=%s tick=%ss peering=%s",
+        "ModelMonitor operator configured: namespaces=%s selector=%s prometheus=%s egress=%s tick=%ss "
+        "peering=%s",
         ",".join(SETTINGS.namespaces) or "all",
+        render_selector(SETTINGS.selector) or "all monitors",
         egress.shown(SETTINGS.prometheus_url) if SETTINGS.prometheus_url else "(per monitor)",
         ",".join(SETTINGS.egress_allow) or "any host (set operator.egressAllow)",
         SETTINGS.tick_seconds,
@@ -102,7 +117,7 @@ def settled(spec: Any, status: Any) -> bool:
     return ready and sidecar_done
 
 
-@kopf.timer(*RESOURCE, interval=SETTINGS.tick_seconds, id="evaluate")
+@kopf.timer(*RESOURCE, interval=SETTINGS.tick_seconds, id="evaluate", labels=LABELS or None)
 async def evaluate(
     spec: Any,
     status: Any,
@@ -190,7 +205,7 @@ def _failed(req: Request, body: Any, patch: kopf.Patch, reason: str, message: st
         kopf.event(body, type="Warning", reason=reason, message=f"{message}; retrying with backoff"[:1024])
 
 
-@kopf.on.delete(*RESOURCE, id="cleanup")
+@kopf.on.delete(*RESOURCE, id="cleanup", labels=LABELS or None)
 async def cleanup(spec: Any, namespace: str, name: str, uid: str, logger: logging.Logger, **_: Any) -> None:
     """Restore the Services, then take the sidecar out: exactly what was added, nothing else."""
     loop = asyncio.get_running_loop()

@@ -6,8 +6,10 @@ into the environment before it imports the handlers; everything else reads this 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +48,9 @@ class OperatorSettings:
     """Default Prometheus base URL; a monitor's spec.prometheus.url overrides it."""
     namespaces: tuple[str, ...] = field(default_factory=tuple)
     """Namespaces to watch; empty means all namespaces."""
+    selector: dict[str, str | bool] = field(default_factory=dict)
+    """Labels a ModelMonitor must carry to be handled by this operator (its shard): a value to equal,
+    True for "present", False for "absent"; empty handles every monitor (see parse_selector)."""
     tick_seconds: float = 10.0
     """How often each monitor's timer wakes to see whether an evaluation is due, in seconds."""
     retry_seconds: float = 30.0
@@ -82,12 +87,21 @@ class OperatorSettings:
     reference_max_bytes: int = 64 * 1024 * 1024
     """Largest drift reference the operator downloads from spec.drift.reference.url, in bytes."""
 
+    @property
+    def finalizer(self) -> str:
+        """The finalizer this operator puts on its monitors. A shard has its own: Kopf removes a
+        finalizer of its name from an object its filters no longer match, so shards sharing one would
+        take each other's off; with their own, a monitor relabelled to another shard loses the old
+        shard's finalizer and gets the new one's."""
+        return shard_finalizer(self.selector)
+
     @classmethod
     def from_env(cls) -> OperatorSettings:
         namespaces = tuple(ns.strip() for ns in _env("NAMESPACES").split(",") if ns.strip())
         return cls(
             prometheus_url=_env("PROMETHEUS_URL") or None,
             namespaces=namespaces,
+            selector=parse_selector(_env("SELECTOR"), where=ENV_PREFIX + "SELECTOR"),
             tick_seconds=_duration("TICK", "10s"),
             retry_seconds=_duration("RETRY", "30s"),
             sidecar_image=_env("SIDECAR_IMAGE", cls.sidecar_image),
@@ -127,6 +141,63 @@ def parse_labels(text: str, *, where: str) -> dict[str, str]:
             raise ValueError(f"{where}: {part!r} is not key=value (expected k=v,k=v)")
         out[key.strip()] = value.strip()
     return out
+
+
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_DNS_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _label_key(key: str, *, where: str, part: str) -> str:
+    prefix, slash, name = key.rpartition("/")
+    if not _LABEL_NAME.fullmatch(name) or (
+        slash and (len(prefix) > 253 or not _DNS_PREFIX.fullmatch(prefix))
+    ):
+        raise ValueError(f"{where}: {part!r}: {key!r} is not a label key (e.g. shard or example.com/shard)")
+    return key
+
+
+def parse_selector(text: str, *, where: str) -> dict[str, str | bool]:
+    """A label selector of the monitors to handle, ``k=v,k2,!k3`` (``k2``: the label is present,
+    ``!k3``: absent), as ``{key: value | True | False}``; ValueError naming ``where`` if not one.
+
+    Only what a Kopf label filter can apply to every event: equality, presence and absence (no
+    ``!=``, ``in``/``notin``; an absent ``shard`` label with ``!shard`` gives a default shard)."""
+    out: dict[str, str | bool] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if "!=" in part or " in " in f" {part} " or "(" in part:
+            raise ValueError(f"{where}: {part!r}: only k=v, k (present) and !k (absent) are supported")
+        key, eq, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if eq:
+            if value and not _LABEL_NAME.fullmatch(value):
+                raise ValueError(f"{where}: {part!r}: {value!r} is not a label value")
+            out[_label_key(key, where=where, part=part)] = value
+        elif key.startswith("!"):
+            out[_label_key(key[1:].strip(), where=where, part=part)] = False
+        else:
+            out[_label_key(key, where=where, part=part)] = True
+    return out
+
+
+def render_selector(selector: dict[str, str | bool]) -> str:
+    """The selector as ``parse_selector`` reads it (and ``kubectl get -l`` too), keys sorted."""
+    return ",".join(
+        key if value is True else f"!{key}" if value is False else f"{key}={value}"
+        for key, value in sorted(selector.items())
+    )
+
+
+def shard_finalizer(selector: dict[str, str | bool], prefix: str = "modelmonitor.io") -> str:
+    """``<prefix>/finalizer`` without a selector; with one, ``<prefix>/finalizer.<selector>.<hash>``:
+    readable, and distinct for distinct selectors (the hash; the readable part may be cut short)."""
+    if not selector:
+        return f"{prefix}/finalizer"
+    text = render_selector(selector)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "-", text.replace("!", "not-")).strip("-._")[:40].strip("-._") or "shard"
+    return f"{prefix}/finalizer.{readable}.{digest}"
 
 
 def parse_peers(text: str, *, where: str) -> tuple[dict[str, Any], ...]:
