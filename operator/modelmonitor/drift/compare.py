@@ -155,11 +155,18 @@ def _numeric(
 
 
 def _nanstd(block: FloatArray) -> FloatArray:
-    n = np.count_nonzero(~np.isnan(block), axis=1)
-    mean = np.nansum(block, axis=1) / n
-    dev = block - mean[:, None]
+    """Population sd (ddof=0) of each row, NaN ignored (same sums as ``np.std`` on the valid values)."""
+    missing = np.isnan(block)
+    if not missing.any():
+        full: FloatArray = np.std(block, axis=1)
+        return full
+    n = block.shape[1] - np.count_nonzero(missing, axis=1)
+    filled = np.where(missing, 0.0, block)
+    mean = filled.sum(axis=1) / n
+    dev = filled - mean[:, None]
+    dev[missing] = 0.0
     np.square(dev, out=dev)
-    out: FloatArray = np.sqrt(np.nansum(dev, axis=1) / n)
+    out: FloatArray = np.sqrt(dev.sum(axis=1) / n)
     return out
 
 

@@ -107,14 +107,15 @@ def current_family(series: pd.Series) -> Family:
 
 
 def numeric_block(frame: pd.DataFrame, names: Sequence[str]) -> FloatArray:
-    """Columns ``names`` as a C-contiguous (features, rows) float64 array; missing and +-inf are NaN."""
-    if not names:
-        return np.empty((0, len(frame)))
-    block = frame[list(names)].to_numpy(dtype=np.float64, na_value=np.nan).T
-    block = np.ascontiguousarray(block)
-    infinite = np.isinf(block)
-    if infinite.any():  # a new array: the caller's frame may share memory with ``block``
-        block = np.where(infinite, np.nan, block)
+    """Columns ``names`` as a C-contiguous (features, rows) float64 array; missing and +-inf are NaN.
+
+    Column by column: selecting a sub-frame costs pandas an index lookup and a block copy per call,
+    which for one column of 100k rows is more than the column's own statistics.
+    """
+    block = np.empty((len(names), len(frame)))
+    for i, name in enumerate(names):
+        block[i] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    np.copyto(block, np.nan, where=np.isinf(block))
     return block
 
 
