@@ -20,10 +20,14 @@ and ``probabilities|probability|scores``.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
 MAX_ROWS = 10_000  # rows taken from one request; the rest are counted but not captured
+MAX_DIMS = 32  # tensor dimensions read; deeper data is refused (it would exhaust the stack)
+_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 40, 40, 8, 8
 
 
 class CodecError(ValueError):
@@ -105,32 +109,51 @@ def _v1_request(request: Any) -> list[dict[str, Any]]:
     return [_named(r) for r in rows[:MAX_ROWS]]
 
 
-def _flatten(data: Any) -> list[Any]:
+def _flatten(data: Any, depth: int = 0) -> list[Any]:
     if not isinstance(data, list):
         return [data]
     if data and isinstance(data[0], list):
+        if depth >= MAX_DIMS:
+            raise CodecError(f"tensor data is nested deeper than {MAX_DIMS} dimensions")
         flat: list[Any] = []
         for item in data:
-            flat.extend(_flatten(item))
+            flat.extend(_flatten(item, depth + 1))
         return flat
     return data
+
+
+def _show(value: Any) -> str:
+    """A short repr for messages: bounded in length and depth, whatever the client sent."""
+    return _REPR.repr(value)
+
+
+def _name(value: Any, what: str) -> str:
+    """A tensor or column name: a JSON scalar as text (a list or object is no name)."""
+    if isinstance(value, list | dict):
+        raise CodecError(f"{what} must be a string, got {_show(value)}")
+    return str(value)
 
 
 def _tensor(t: Any) -> tuple[str, int, int, list[Any]]:
     """(name, rows, columns, flat data) of a v2 tensor given as a dict."""
     if not isinstance(t, dict) or "data" not in t:
         raise CodecError("a KServe v2 tensor is an object with name, shape, datatype and data")
+    name = _name(t.get("name", "input"), "a tensor's name")
     data = _flatten(t["data"])
     shape = t.get("shape") or [len(data)]
-    if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
-        raise CodecError(f"tensor {t.get('name')!r} has an invalid shape {shape!r}")
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_DIMS
+        or not all(isinstance(s, int) and s >= 0 for s in shape)
+    ):
+        raise CodecError(f"tensor {name!r} has an invalid shape {_show(shape)}")
     rows = shape[0] if shape else 1
     cols = 1
     for s in shape[1:]:
         cols *= s
     if rows * cols != len(data):
-        raise CodecError(f"tensor {t.get('name')!r}: shape {shape} does not match {len(data)} values")
-    return str(t.get("name", "input")), rows, cols, data
+        raise CodecError(f"tensor {name!r}: shape {_show(shape)} does not match {len(data)} values")
+    return name, rows, cols, data
 
 
 def _v2_request(request: Any) -> list[dict[str, Any]]:
@@ -146,7 +169,11 @@ def _v2_request(request: Any) -> list[dict[str, Any]]:
         name, _, cols, data = tensors[0]
         params = request["inputs"][0].get("parameters") or {}
         names = params.get("columns") or params.get("feature_names") if isinstance(params, dict) else None
-        if not isinstance(names, list) or len(names) != cols:
+        if (
+            not isinstance(names, list)
+            or len(names) != cols
+            or any(isinstance(c, list | dict) for c in names)
+        ):
             names = [f"f{j}" for j in range(cols)]
         for i in range(n):
             base = i * cols
@@ -169,7 +196,7 @@ def _columns(columns: Any, data: Any) -> list[dict[str, Any]]:
         return [_named(r) for r in data[:MAX_ROWS]]
     if not isinstance(columns, list):
         raise CodecError("'dataframe_split.columns' must be a list")
-    names = [str(c) for c in columns]
+    names = [_name(c, "a column name") for c in columns]
     out = []
     for r in data[:MAX_ROWS]:
         if not isinstance(r, list):
@@ -322,11 +349,14 @@ def _v2_outputs(response: Any) -> tuple[list[Any], list[Any] | None, str | None]
     probs: list[Any] | None = None
     for t in response["outputs"]:
         name, rows, cols, data = _tensor(t)
-        values = data if cols == 1 else [data[i * cols : (i + 1) * cols] for i in range(rows)]
+        # at most MAX_ROWS rows: a shape such as [10**12, 0] holds no values but as many empty rows
+        values = data if cols == 1 else [data[i * cols : (i + 1) * cols] for i in range(min(rows, MAX_ROWS))]
         if "prob" in name.lower():
             probs = probs or values
         elif preds is None:
             preds = values
     if preds is None:
         preds = [_split_one(p)[0] for p in probs] if probs else []
-    return preds, probs, str(version) if version is not None else None
+    if version is None or isinstance(version, list | dict):  # a version is a string (or a number)
+        return preds, probs, None
+    return preds, probs, str(version)
