@@ -51,6 +51,7 @@ class Capture:
         self.queue_bytes = 0
         self.max_items = config.queue_size
         self._scheduled = False
+        self._lines: list[bytes] = []  # processed lines not yet handed to the writer
         self._loop: asyncio.AbstractEventLoop | None = None
         metrics.queue_depth = lambda: len(self.queue)
 
@@ -108,7 +109,7 @@ class Capture:
         """Process a batch of records; reschedules itself while records remain."""
         self._scheduled = False
         deadline = time.perf_counter() + BATCH_SECONDS
-        lines: list[bytes] = []
+        lines = self._lines
         queue = self.queue
         for _ in range(BATCH_ITEMS):
             if not queue:
@@ -121,9 +122,13 @@ class Capture:
                 self.metrics.dropped("error")
             if time.perf_counter() > deadline:
                 break
-        if lines and self.writer is not None:
-            lines.append(b"")
-            self.writer.submit(b"\n".join(lines), len(lines) - 1)
+        # One hand-off to the writer thread per emptied queue (or per BATCH_ITEMS lines), not per turn:
+        # every hand-off wakes the thread, which then contends for the GIL with the proxy.
+        if lines and (not queue or len(lines) >= BATCH_ITEMS):
+            self._lines = []
+            if self.writer is not None:
+                lines.append(b"")
+                self.writer.submit(b"\n".join(lines), len(lines) - 1)
         if queue and not self._scheduled and self._loop is not None:
             self._scheduled = True
             self._loop.call_soon(self.drain)

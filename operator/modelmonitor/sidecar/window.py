@@ -24,6 +24,8 @@ MAX_FEATURES = 256  # features kept per row
 MAX_STRING = 256  # characters kept per string value
 MAX_LABEL_BYTES = 1024  # a label's JSON text beyond this is refused
 MAX_SHAPES = 1024  # distinct feature-name tuples shared between rows
+_FLOAT = frozenset((float,))
+_PLAIN = frozenset((float, int, bool, type(None)))  # values kept as they are (short strings are not)
 
 
 @dataclass(slots=True)
@@ -122,31 +124,21 @@ class Window:
             if len(feats) > MAX_FEATURES:
                 feats = dict(list(feats.items())[:MAX_FEATURES])
             self.seq += 1
-            clipped: dict[str, Any] = {}
-            floats = True
-            for k, v in feats.items():
-                t = type(v)
-                if t is not float:
-                    floats = False
-                if t is str:
-                    if len(v) > MAX_STRING:
-                        v = v[:MAX_STRING]
-                elif t is not float and t is not int and t is not bool and v is not None:
-                    v = _clip(v)
-                clipped[k if type(k) is str else str(k)] = v
-            names = tuple(clipped)
-            shared = self._names.get(names)
-            if shared is None:
-                if len(self._names) >= MAX_SHAPES:  # rows of ever-new shapes: stop sharing, stay bounded
-                    self._names.clear()
-                shared = self._names[names] = names
+            names = tuple(feats)
+            shared = self._names.get(names)  # a known shape: its names are strings, and distinct
+            values = tuple(feats.values())
+            kinds = set(map(type, values))
+            if shared is not None and kinds <= _PLAIN:
+                packed: tuple[Any, ...] | array[float] = array("d", values) if kinds == _FLOAT else values
+            else:
+                shared, packed = self._slow(feats)
             row = Row(
                 self.seq,
                 ts,
                 row_id,
                 version,
                 shared,
-                array("d", clipped.values()) if floats else tuple(clipped.values()),
+                packed,
                 _clip(predictions[i]) if i < len(predictions) else None,
                 _clip(probabilities[i]) if probabilities is not None and i < len(probabilities) else None,
                 None,
@@ -169,6 +161,30 @@ class Window:
         self.rows_total += n
         self.evict()
         return n
+
+    def _slow(self, feats: dict[Any, Any]) -> tuple[tuple[str, ...], tuple[Any, ...] | array[float]]:
+        """Names and values of a row of a new shape, or with values to clip: keys made strings, long
+        strings cut, nested values bounded; the name tuple is shared with later rows of the shape."""
+        clipped: dict[str, Any] = {}
+        floats = True
+        for k, v in feats.items():
+            t = type(v)
+            if t is not float:
+                floats = False
+            if t is str:
+                if len(v) > MAX_STRING:
+                    v = v[:MAX_STRING]
+            elif t is not float and t is not int and t is not bool and v is not None:
+                v = _clip(v)
+            clipped[k if type(k) is str else str(k)] = v
+        names = tuple(clipped)
+        shared = self._names.get(names)
+        if shared is None:
+            if len(self._names) >= MAX_SHAPES:  # rows of ever-new shapes: stop sharing, stay bounded
+                self._names.clear()
+            shared = self._names[names] = names
+        values = tuple(clipped.values())
+        return shared, array("d", values) if floats else values
 
     def evict(self) -> None:
         """Drop rows beyond the count or older than the age bound; expire waiting labels."""
