@@ -36,6 +36,18 @@ def parse_duration(text: str, *, lenient: bool = False) -> float:
     raise ValueError(f"not a duration: {text!r} (write e.g. 30s, 5m, 1h30m, 250ms)")
 
 
+# Go's time.Duration is int64 nanoseconds: CEL's duration() refuses a longer text ("type conversion
+# error"), so a rule comparing such a duration fails on the API server.
+CEL_MAX_SECONDS = (2**63 - 1) / 1e9  # about 292 years
+
+
+def cel_seconds(text: str) -> float | None:
+    """Seconds of a resource duration as the API server's CEL ``duration()`` reads it; None when it
+    cannot (longer than Go's ``time.Duration``, about 292 years), and a rule using it fails."""
+    seconds = parse_duration(text)
+    return seconds if seconds <= CEL_MAX_SECONDS else None
+
+
 def format_duration(seconds: float) -> str:
     """Render seconds back as the shortest exact Go-style string (``3600`` -> ``1h``)."""
     if seconds < 1:

@@ -67,9 +67,29 @@ def _to_draft4(node: Any, *, closed: bool = True) -> Any:
 
 
 @functools.cache
+def _crd_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def _without_nulls(value: Any, node: Mapping[str, Any]) -> Any:
+    """``value`` without the null fields the API server prunes before validating: a field of an object
+    schema that is not ``nullable`` (``{"url": null}`` is stored as ``{}``, and accepted)."""
+    if isinstance(value, dict):
+        props = node.get("properties") or {}
+        return {
+            k: _without_nulls(v, props.get(k) or {})
+            for k, v in value.items()
+            if not (v is None and k in props and not props[k].get("nullable"))
+        }
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [_without_nulls(v, node["items"]) for v in value]
+    return value
+
+
+@functools.cache
 def _validator() -> jsonschema.Draft4Validator:
-    schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    draft4 = _to_draft4(schema)
+    draft4 = _to_draft4(_crd_schema())
     draft4["properties"]["metadata"] = {
         "type": "object",
         "required": ["name"],
@@ -207,6 +227,7 @@ def validate_manifest(doc: Any) -> list[Problem]:
                 f"must be {API_VERSION} {KIND}, got {doc.get('apiVersion')!r} {doc.get('kind')!r}",
             )
         ]
+    doc = _without_nulls(doc, _crd_schema())
     errors = list(_validator().iter_errors(doc))
     problems = {_describe(e) for e in errors}
     if not errors:

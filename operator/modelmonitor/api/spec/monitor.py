@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from modelmonitor.api.durations import parse_duration
+from modelmonitor.api.durations import cel_seconds
 from modelmonitor.api.rules import Model, Rule
 from modelmonitor.api.spec.actions import Actions
 from modelmonitor.api.spec.drift import Drift
@@ -15,6 +15,12 @@ from modelmonitor.api.spec.target import Sidecar, Target, Window
 from modelmonitor.api.spec.types import Duration, Trigger
 
 _NEEDS_PERFORMANCE = {Trigger.PERFORMANCE_DEGRADED, Trigger.CONCEPT_DRIFT, Trigger.FAIRNESS_VIOLATED}
+
+
+def _not_shorter(longer: str, shorter: str) -> bool:
+    """``duration(longer) >= duration(shorter)`` as CEL evaluates it (false when either cannot convert)."""
+    a, b = cel_seconds(longer), cel_seconds(shorter)
+    return a is not None and b is not None and a >= b
 
 
 class ModelMonitorSpec(Model):
@@ -38,7 +44,7 @@ class ModelMonitorSpec(Model):
         Rule(
             cel="duration(self.interval) >= duration('5s')",
             message="interval must be at least 5s",
-            check=lambda s: parse_duration(s.interval) >= 5,
+            check=lambda s: (cel_seconds(s.interval) or 0.0) >= 5,
             field="interval",
         ),
         Rule(
@@ -52,8 +58,7 @@ class ModelMonitorSpec(Model):
             "duration(self.actions.rollback.cooldown) >= duration(self.interval)",
             message="actions.rollback.cooldown must be at least the interval",
             check=lambda s: (
-                s.actions.rollback is None
-                or parse_duration(s.actions.rollback.cooldown) >= parse_duration(s.interval)
+                s.actions.rollback is None or _not_shorter(s.actions.rollback.cooldown, s.interval)
             ),
             field="actions.rollback.cooldown",
         ),
