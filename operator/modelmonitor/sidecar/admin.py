@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
 from modelmonitor.sidecar import jsonfast
 from modelmonitor.sidecar.adminhttp import Handler, Request, Response, text_response
 from modelmonitor.sidecar.auth import TOKEN_HEADER, AdminAccess, admin_access
+from modelmonitor.sidecar.exposition import CONTENT_TYPE
 
 if TYPE_CHECKING:
     from modelmonitor.sidecar.config import SidecarConfig
@@ -133,7 +132,7 @@ def build_handler(
         return _json({**counts, "received": len(items)}, status)
 
     def metrics_handler(request: Request) -> Response:
-        return Response(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+        return Response(200, metrics.render(), CONTENT_TYPE)
 
     def health_handler(request: Request) -> Response:
         body: dict[str, Any] = {"status": "ok", "model": model, "window_rows": len(window.rows)}

@@ -32,6 +32,7 @@ HEAVY = (
     "kopf",
     "requests",
     "aiohttp",
+    "prometheus_client",
 )
 
 SCRIPT = r"""
