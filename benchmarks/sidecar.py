@@ -102,6 +102,13 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def rss_mib(pid: int) -> float:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
 
@@ -364,6 +371,126 @@ def wrk_load(port: int, body: bytes, seconds: float, conns: int = 32) -> dict[st
     }
 
 
+# the other design: nginx as the data plane, the sidecar's capture in a process of its own --------------
+NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")  # Debian: libnginx-mod-http-js
+# A response body filter that keeps a copy of the body in a variable for the capture log line.
+CAPTURE_JS = """function collect(r, data, flags) {
+    if (data.length) {
+        r.variables.resp_body += data;
+    }
+    r.sendBuffer(data, flags);
+}
+export default {collect};
+"""
+CAPTURE_FORMAT = (
+    '\'{"ts":$msec,"id":"$request_id","method":"$request_method","uri":"$request_uri",'
+    '"status":$status,"rt":$request_time,"urt":"$upstream_response_time",'
+    '"req":"$request_body","resp":"$resp_body"}\''
+)
+
+
+def nginx_conf(prefix: Path, port: int, model_port: int, capture_log: Path | None) -> str:
+    """nginx as a reverse proxy with upstream keep-alive and an access log; with ``capture_log``, also
+    one JSON line per request carrying both bodies (njs keeps the response's), flushed every 100 ms."""
+    head = f"load_module {NJS_MODULE};\n" if capture_log else ""
+    http = ""
+    location = 'proxy_pass http://model; proxy_http_version 1.1; proxy_set_header Connection "";'
+    if capture_log:
+        (prefix / "capture.js").write_text(CAPTURE_JS)
+        http = (
+            f' js_path {prefix}; js_import capture.js; js_var $resp_body "";\n'
+            f" log_format capture escape=json {CAPTURE_FORMAT};\n"
+            # bodies up to 1 MiB stay in memory, where $request_body can read them (the sidecar's limit)
+            " client_body_buffer_size 1m;\n"
+        )
+        location += (
+            f" access_log {capture_log} capture buffer=64k flush=100ms;"
+            " js_body_filter capture.collect buffer_type=string;"
+            " proxy_set_header X-Request-ID $request_id;"
+        )
+    return (
+        f"{head}user root;\nworker_processes 1;\ndaemon off;\npid {prefix}/nginx.pid;\n"
+        f"error_log {prefix}/error.log warn;\nevents {{ worker_connections 1024; }}\n"
+        f"http {{\n access_log {prefix}/access.log combined buffer=64k;\n{http}"
+        f" client_body_temp_path {prefix}/b; proxy_temp_path {prefix}/p; fastcgi_temp_path {prefix}/f;\n"
+        f" uwsgi_temp_path {prefix}/u; scgi_temp_path {prefix}/s;\n"
+        f" upstream model {{ server 127.0.0.1:{model_port}; keepalive 64; }}\n"
+        f" server {{ listen 127.0.0.1:{port};\n  location / {{ {location} }} }}\n}}\n"
+    )
+
+
+def run_capture_process(log: Path, admin_port: int) -> None:
+    """The sidecar's capture without its proxy: read nginx's capture log as it grows (every 100 ms, as
+    the sidecar drains its queue), turn each line into the record the proxy would have queued, and run
+    the sidecar's own capture on it (codecs, redaction, window, log line, metrics, admin API)."""
+    from modelmonitor.sidecar import jsonfast
+    from modelmonitor.sidecar.admin import MAX_FEEDBACK_BYTES, build_handler, too_large
+    from modelmonitor.sidecar.adminhttp import start_server
+    from modelmonitor.sidecar.capture import Capture
+    from modelmonitor.sidecar.config import SidecarConfig
+    from modelmonitor.sidecar.logline import LogWriter
+    from modelmonitor.sidecar.metrics import SidecarMetrics
+    from modelmonitor.sidecar.redact import Redactor
+    from modelmonitor.sidecar.window import Window
+
+    config = SidecarConfig(
+        ("127.0.0.1", 0),
+        ("127.0.0.1", 0),
+        ("127.0.0.1", admin_port),
+        model_name="credit",
+        model_version="bench",
+    )
+    window = Window(config.window_rows, config.window_age, config.label_ttl)
+    metrics = SidecarMetrics(config.model_name, config.model_version, window)
+    writer = LogWriter(on_drop=lambda n: metrics.dropped("log_backpressure", n))
+    redactor = Redactor(config.redact, config.redact_mode, "bench-salt", config.detect)
+    capture = Capture(config, metrics, window, redactor, writer)
+
+    def consume(raw: bytes) -> bytes | None:
+        entry = jsonfast.loads(raw)
+        status, total = int(entry["status"]), float(entry["rt"])
+        model = float(entry["urt"]) if entry["urt"][:1].isdigit() else None
+        metrics.observe(status, total, model, "model")
+        req, resp = entry["req"].encode(), entry["resp"].encode()
+        record = (
+            float(entry["ts"]), entry["id"], entry["method"].encode(), entry["uri"].encode(), status,
+            total, model, [req], [resp], "", len(req), len(resp), 0,
+        )  # fmt: skip
+        return capture.process(record)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        handler = build_handler(config, window, metrics)
+        server = await start_server(handler, "127.0.0.1", admin_port, MAX_FEEDBACK_BYTES, too_large)
+        while not log.exists():
+            await asyncio.sleep(0.05)
+        rest = b""
+        with open(log, "rb") as f:
+            while not stop.is_set():
+                *complete, rest = (rest + f.read()).split(b"\n")
+                lines = []
+                for raw in complete:
+                    try:
+                        line = consume(raw)
+                    except Exception:  # as in the sidecar: a capture that fails is counted, never fatal
+                        metrics.dropped("error")
+                        continue
+                    if line is not None:
+                        lines.append(line)
+                if lines:
+                    writer.submit(b"\n".join(lines) + b"\n", len(lines))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.1)
+        server.close()
+        writer.close()
+
+    import uvloop
+
+    uvloop.run(main())
+
+
 # processes ------------------------------------------------------------------------------------------
 class Stack:
     """A model, a sidecar and nginx in front of it; all stopped by ``close``."""
@@ -400,27 +527,43 @@ class Stack:
         )
         self.rss_after_start = round(rss_mib(self.sidecar.pid), 2)
         self.nginx: subprocess.Popen[bytes] | None = None
+        self.nginx_capture: subprocess.Popen[bytes] | None = None
+        self.capture: subprocess.Popen[bytes] | None = None
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
         if nginx:
             prefix = tmp / f"{name}-nginx"
-            prefix.mkdir()
-            conf = prefix / "nginx.conf"
-            conf.write_text(
-                f"user root;\nworker_processes 1;\ndaemon off;\npid {prefix}/nginx.pid;\n"
-                f"error_log {prefix}/error.log warn;\nevents {{ worker_connections 1024; }}\n"
-                f"http {{\n access_log {prefix}/access.log combined buffer=64k;\n"
-                f" client_body_temp_path {prefix}/b; proxy_temp_path {prefix}/p; fastcgi_temp_path {prefix}/f;\n"
-                f" uwsgi_temp_path {prefix}/u; scgi_temp_path {prefix}/s;\n"
-                f" upstream model {{ server 127.0.0.1:{self.model_port}; keepalive 64; }}\n"
-                f" server {{ listen 127.0.0.1:{self.nginx_port};\n"
-                f"  location / {{ proxy_pass http://model; proxy_http_version 1.1;"
-                f' proxy_set_header Connection ""; }} }}\n}}\n'
+            self.nginx = self._start_nginx(nginx, prefix, self.nginx_port, None)
+        if nginx and NJS_MODULE.exists():
+            # The other design: nginx is the data plane, the sidecar's capture runs in a process of its own
+            # fed from nginx's capture log (request and response bodies, see capture_process).
+            prefix = tmp / f"{name}-nginx-capture"
+            self.capture_port, self.capture_admin = free_port(), free_port()
+            self.capture_log = prefix / "capture.log"
+            self.nginx_capture = self._start_nginx(nginx, prefix, self.capture_port, self.capture_log)
+            self.capture = self._start(
+                [
+                    py,
+                    str(Path(__file__).resolve()),
+                    "--capture-process",
+                    str(self.capture_log),
+                    "--capture-admin",
+                    str(self.capture_admin),
+                ],
+                f"http://127.0.0.1:{self.capture_admin}/healthz",
+                tmp / f"{name}-capture.log",
             )
-            self.nginx = self._start(
-                [nginx, "-c", str(conf), "-p", str(prefix), "-e", str(prefix / "error.log")],
-                f"http://127.0.0.1:{self.nginx_port}/healthz",
-                prefix / "stdout.log",
-            )
+
+    def _start_nginx(
+        self, nginx: str, prefix: Path, port: int, capture_log: Path | None
+    ) -> subprocess.Popen[bytes]:
+        prefix.mkdir()
+        conf = prefix / "nginx.conf"
+        conf.write_text(nginx_conf(prefix, port, self.model_port, capture_log))
+        return self._start(
+            [nginx, "-c", str(conf), "-p", str(prefix), "-e", str(prefix / "error.log")],
+            f"http://127.0.0.1:{port}/healthz",
+            prefix / "stdout.log",
+        )
 
     def _start(self, cmd: list[str], ready: str, log: Path) -> subprocess.Popen[bytes]:
         env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
@@ -430,14 +573,17 @@ class Stack:
         wait_ready(ready, proc)
         return proc
 
-    def targets(self) -> list[tuple[str, int, int | None, int | None]]:
-        """(setup, port, pid whose CPU counts, admin port to read capture counts from)."""
-        out: list[tuple[str, int, int | None, int | None]] = [
-            ("direct", self.model_port, None, None),
-            ("sidecar", self.sidecar_port, self.sidecar.pid, self.admin_port),
+    def targets(self) -> list[tuple[str, int, tuple[int, ...], int | None]]:
+        """(setup, port, pids whose CPU counts, admin port to read capture counts from)."""
+        out: list[tuple[str, int, tuple[int, ...], int | None]] = [
+            ("direct", self.model_port, (), None),
+            ("sidecar", self.sidecar_port, (self.sidecar.pid,), self.admin_port),
         ]
         if self.nginx is not None:
-            out.append(("nginx", self.nginx_port, self.nginx.pid, None))
+            out.append(("nginx", self.nginx_port, (self.nginx.pid,), None))
+        if self.nginx_capture is not None and self.capture is not None:
+            pids = (self.nginx_capture.pid, self.capture.pid)
+            out.append(("nginx+capture", self.capture_port, pids, self.capture_admin))
         return out
 
     def close(self) -> None:
@@ -452,14 +598,23 @@ class Stack:
 
 
 def measure(
-    load: str, model: str, setup: str, port: int, pid: int | None, run: Any, admin: int | None = None
+    load: str,
+    model: str,
+    setup: str,
+    port: int,
+    pids: tuple[int, ...],
+    run: Any,
+    admin: int | None = None,
 ) -> dict[str, Any]:
     counts = settled(admin) if admin else None
-    cpu0 = cpu_seconds(pid) if pid else 0.0
+    cpu0 = [cpu_seconds(p) for p in pids]
     result: dict[str, Any] = run(port)
     if counts is not None and admin:
         result.update(completeness(counts, settled(admin)))  # capture work done after the run counts too
-    cpu = cpu_seconds(pid) - cpu0 if pid else None
+    parts = [cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
+    cpu = sum(parts) if pids else None
+    if len(parts) > 1 and result["requests"]:
+        result["cpu_us_per_req_by_process"] = [round(c / result["requests"] * 1e6, 1) for c in parts]
     result.update(load=load, model=model, setup=setup)
     result["proxy_cpu_us_per_req"] = (
         cpu / result["requests"] * 1e6 if cpu is not None and result["requests"] else None
@@ -496,7 +651,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="constant-rate rounds, setups interleaved")
     parser.add_argument("--output", default=str(RESULTS), help="JSON results file")
     parser.add_argument("--operator", default=str(PACKAGE_ROOT), help="directory of the package measured")
+    parser.add_argument("--capture-process", metavar="LOG", help=argparse.SUPPRESS)
+    parser.add_argument("--capture-admin", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.capture_process:  # the capture process of the nginx design (started by the benchmark)
+        run_capture_process(Path(args.capture_process), args.capture_admin)
+        return 0
     PACKAGE_ROOT = Path(args.operator).resolve()
     machine = host()
     rate_s, sat_s, mem_s = (4.0, 3.0, 8.0) if args.quick else (20.0, 15.0, 60.0)
@@ -576,11 +736,20 @@ def memory_run(stack: Stack, body: bytes, rate: float, seconds: float) -> dict[s
         return result
 
     mem = measure(
-        f"memory-{rate:g}", "trivial", "sidecar", stack.sidecar_port, pid, mem_run, stack.admin_port
+        f"memory-{rate:g}", "trivial", "sidecar", stack.sidecar_port, (pid,), mem_run, stack.admin_port
     )
     rss = [s[1] for s in samples]
     third = max(1, len(rss) // 3)
+    other: dict[str, Any] = {}
+    if stack.nginx_capture is not None and stack.capture is not None:
+        nginx_pids = [stack.nginx_capture.pid, *children(stack.nginx_capture.pid)]
+        other = {
+            "nginx_capture_rss_mib": round(sum(rss_mib(p) for p in nginx_pids), 2),
+            "capture_process_rss_mib": round(rss_mib(stack.capture.pid), 2),
+            "capture_process_window_rows": window_rows(stack.capture_admin),
+        }
     return {
+        **other,
         "seconds": seconds,
         "requests": mem["requests"],
         "dropped": mem.get("dropped"),
@@ -607,6 +776,65 @@ def cpu_per_request(runs: list[dict[str, Any]]) -> float | None:
     if not runs or any(r["proxy_cpu_us_per_req"] is None for r in runs):
         return None
     return float(sum(r["proxy_cpu_us_per_req"] * r["requests"] for r in runs)) / _sum(runs, "requests")
+
+
+def compare_designs(runs: list[dict[str, Any]], memory: dict[str, Any], rate_key: str) -> dict[str, Any]:
+    """The two designs side by side, from the same run: the Python sidecar as data plane, and nginx as
+    data plane with the sidecar's capture in a process of its own (CPU of both processes counted)."""
+    by: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in runs:
+        by.setdefault((r["load"], r["model"], r["setup"]), []).append(r)
+    direct = by.get((rate_key, "trivial", "direct"), [])
+    ngx = cpu_per_request(by.get((rate_key, "trivial", "nginx"), []))
+    out: dict[str, Any] = {}
+    rss = {
+        "sidecar": memory.get("rss_mib_max"),
+        "nginx+capture": (
+            round(memory["nginx_capture_rss_mib"] + memory["capture_process_rss_mib"], 2)
+            if "capture_process_rss_mib" in memory
+            else None
+        ),
+    }
+    for setup in ("sidecar", "nginx+capture"):
+        rate = by.get((rate_key, "trivial", setup), [])
+        if not rate or not direct:
+            continue
+        cpu = cpu_per_request(rate)
+        served = _sum(rate, "served")
+        sat = {m: by.get(("saturation", m, setup), []) for m in ("trivial", "cpu-1ms")}
+        sat_direct = by.get(("saturation", "cpu-1ms", "direct"), [])
+        out[setup] = {
+            "cpu_us_per_req": round(cpu, 1) if cpu else None,
+            "cpu_vs_nginx": round(cpu / ngx, 2) if cpu and ngx else None,
+            "cpu_us_per_req_by_process": [
+                round(
+                    sum(r["cpu_us_per_req_by_process"][i] * r["requests"] for r in rate)
+                    / _sum(rate, "requests"),
+                    1,
+                )
+                for i in range(len(rate[0].get("cpu_us_per_req_by_process", [])))
+            ]
+            or None,
+            "added_p50_ms": round(
+                sum(r["p50_ms"] - d["p50_ms"] for d, r in zip(direct, rate, strict=True)) / len(rate), 3
+            ),
+            "added_p99_ms": round(
+                sum(r["p99_ms"] - d["p99_ms"] for d, r in zip(direct, rate, strict=True)) / len(rate), 3
+            ),
+            "dropped": int(_sum(rate, "dropped")),
+            "captured_share": round(_sum(rate, "captured") / served, 6) if served else None,
+            "saturation_rps_trivial": round(sat["trivial"][0]["rps"]) if sat["trivial"] else None,
+            "saturation_cpu_us_per_req_trivial": (
+                round(sat["trivial"][0]["proxy_cpu_us_per_req"], 1) if sat["trivial"] else None
+            ),
+            "throughput_share_cpu_model": (
+                round(sat["cpu-1ms"][0]["rps"] / sat_direct[0]["rps"], 3)
+                if sat["cpu-1ms"] and sat_direct
+                else None
+            ),
+            "rss_mib": rss[setup],
+        }
+    return out
 
 
 def compute_targets(runs: list[dict[str, Any]], memory: dict[str, Any], rate_key: str) -> dict[str, Any]:
@@ -670,7 +898,14 @@ def report(
             f"{r['rps']:>9.0f} {cpu:>10} {r['errors']:>6} {cap:>16} {dropped:>7}"
         )
     targets = compute_targets(runs, memory, f"rate-{args.rate:g}")
+    designs = compare_designs(runs, memory, f"rate-{args.rate:g}")
     print()
+    for setup, d in designs.items():
+        print(
+            f"design {setup:<14} CPU {d['cpu_us_per_req']} µs/req ({d['cpu_vs_nginx']}x nginx; by process "
+            f"{d['cpu_us_per_req_by_process']}), added p50 {d['added_p50_ms']} ms, p99 {d['added_p99_ms']} ms, "
+            f"dropped {d['dropped']}, captured {d['captured_share']}, RSS {d['rss_mib']} MiB"
+        )
     for name, t in targets.items():
         if t["target"] is None:
             print(f"{name:<28} {t['value']:>9}")
@@ -697,6 +932,7 @@ def report(
         "runs": runs,
         "memory": memory,
         "targets": targets,
+        "designs": designs,
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(out, indent=2) + "\n")
