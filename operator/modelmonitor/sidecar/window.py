@@ -26,6 +26,8 @@ MAX_LABEL_BYTES = 1024  # a label's JSON text beyond this is refused
 MAX_SHAPES = 1024  # distinct feature-name tuples shared between rows
 _FLOAT = frozenset((float,))
 _PLAIN = frozenset((float, int, bool, type(None)))  # values kept as they are (short strings are not)
+_SHORT_REPR = frozenset((float, bool, type(None)))  # at most 24 characters each in a repr
+SHORT_LIST = MAX_STRING * 4 // 26  # items of those (and ", ") whose list's repr is within the bound
 
 
 @dataclass(slots=True)
@@ -53,6 +55,11 @@ class Row:
 
 
 def _clip(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is list and len(value) <= SHORT_LIST and set(map(type, value)) <= _SHORT_REPR:
+        return value  # its repr is within the bound: no need to build it (a probability vector)
     if isinstance(value, str) and len(value) > MAX_STRING:
         return value[:MAX_STRING]
     if isinstance(value, list | dict):
@@ -159,7 +166,11 @@ class Window:
         if batch:
             self.batches[request_id] = batch
         self.rows_total += n
-        self.evict()
+        rows = self.rows
+        # Most adds have nothing to evict: skip the clock and the scan then. The age is checked
+        # against the row's own time; query(), /metrics and the sweep evict against the clock.
+        if self.pending or (rows and (len(rows) > self.max_rows or rows[0].ts < ts - self.max_age)):
+            self.evict()
         return n
 
     def _slow(self, feats: dict[Any, Any]) -> tuple[tuple[str, ...], tuple[Any, ...] | array[float]]:
