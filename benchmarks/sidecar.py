@@ -493,9 +493,10 @@ def run_capture_process(log: Path, admin_port: int) -> None:
 
 # processes ------------------------------------------------------------------------------------------
 class Stack:
-    """A model, a sidecar and nginx in front of it; all stopped by ``close``."""
+    """A model with the sidecar, nginx, and (``alternative``, when njs is installed) nginx with a capture
+    process in front of it; all stopped by ``close``."""
 
-    def __init__(self, tmp: Path, name: str, model_args: list[str]) -> None:
+    def __init__(self, tmp: Path, name: str, model_args: list[str], alternative: bool = True) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
         py = sys.executable
         self.model_port, self.sidecar_port, self.admin_port, self.nginx_port = (free_port() for _ in range(4))
@@ -533,7 +534,7 @@ class Stack:
         if nginx:
             prefix = tmp / f"{name}-nginx"
             self.nginx = self._start_nginx(nginx, prefix, self.nginx_port, None)
-        if nginx and NJS_MODULE.exists():
+        if nginx and alternative and NJS_MODULE.exists():
             # The other design: nginx is the data plane, the sidecar's capture runs in a process of its own
             # fed from nginx's capture log (request and response bodies, see capture_process).
             prefix = tmp / f"{name}-nginx-capture"
@@ -651,6 +652,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="constant-rate rounds, setups interleaved")
     parser.add_argument("--output", default=str(RESULTS), help="JSON results file")
     parser.add_argument("--operator", default=str(PACKAGE_ROOT), help="directory of the package measured")
+    parser.add_argument(
+        "--no-alternative", action="store_true", help="measure the sidecar only, not nginx + capture process"
+    )
     parser.add_argument("--capture-process", metavar="LOG", help=argparse.SUPPRESS)
     parser.add_argument("--capture-admin", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -666,8 +670,8 @@ def main(argv: list[str] | None = None) -> int:
     memory: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="mm-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        trivial = Stack(tmp, "trivial", [])
-        busy = Stack(tmp, "cpu1ms", ["--cpu-ms", "1"])
+        trivial = Stack(tmp, "trivial", [], not args.no_alternative)
+        busy = Stack(tmp, "cpu1ms", ["--cpu-ms", "1"], not args.no_alternative)
         try:
             memory["rss_mib_after_start"] = trivial.rss_after_start
             memory["rss_mib_after_start_without_cli"] = sidecar_rss_alone(tmp, trivial.model_port)
