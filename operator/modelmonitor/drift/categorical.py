@@ -58,7 +58,11 @@ def count_against(series: pd.Series, categories: Sequence[str], pooled: bool) ->
     outside the list are counted in a last "(other)" bucket instead of being unseen.
     """
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    names = labels(pd.Series(uniques, dtype=series.dtype if len(uniques) else None))
+    names: list[object]
+    if isinstance(series.dtype, pd.StringDtype):
+        names = list(uniques)  # strings are their own labels; factorize left missing values out
+    else:
+        names = list(labels(pd.Series(uniques, dtype=series.dtype if len(uniques) else None)))
     index = {c: i for i, c in enumerate(categories)}
     k = len(categories)
     target = np.array(
@@ -78,7 +82,7 @@ def count_against(series: pd.Series, categories: Sequence[str], pooled: bool) ->
     if unseen_u.size == 0:
         return CategoryCounts(base, [], rows, missing)
     # Several raw values can share one label (1 and 1.0): merge them, most frequent first.
-    merged = pd.Series(per_unique[unseen_u], index=[str(names.iloc[i]) for i in unseen_u], dtype=np.int64)
+    merged = pd.Series(per_unique[unseen_u], index=[str(names[i]) for i in unseen_u], dtype=np.int64)
     merged = merged.groupby(level=0, sort=False).sum().sort_values(ascending=False, kind="stable")
     counts = np.concatenate([base, merged.to_numpy(dtype=np.int64)])
     return CategoryCounts(counts, [str(x) for x in merged.index], rows, missing)

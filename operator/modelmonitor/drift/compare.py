@@ -10,7 +10,7 @@ import pandas as pd
 from modelmonitor.drift import categorical as cat
 from modelmonitor.drift.defaults import BLOCK_BYTES, DRIFT_SHARE, MIN_ROWS
 from modelmonitor.drift.distances import jensen_shannon, psi
-from modelmonitor.drift.integrity import check_columns, integrity_report
+from modelmonitor.drift.integrity import check_columns, current_families, integrity_report
 from modelmonitor.drift.methods import Threshold, choose, ks_pvalues, validate
 from modelmonitor.drift.numeric import (
     FloatArray,
@@ -53,7 +53,8 @@ def detect(
     validate(method, threshold, correction, drift_share)
     schema = reference.schema if isinstance(reference, Profile) else _schema(reference, features)
     names = list(features) if features is not None else list(schema)
-    status = check_columns(schema, current, names)
+    families = current_families(schema, current, names)
+    status = check_columns(schema, current, names, families)
     num = [n for n in names if status[n] is None and schema[n].type == "numeric"]
     cats = [n for n in names if status[n] is None and schema[n].type == "categorical"]
     empty = len(current) == 0
@@ -76,7 +77,7 @@ def detect(
     unseen_share = (
         float(categorical.unseen_any.mean()) if categorical.unseen_any is not None and len(current) else 0.0
     )
-    integrity = integrity_report(schema, current, names, results, unseen_share)
+    integrity = integrity_report(schema, current, names, results, unseen_share, families)
     return DriftReport(
         dataset_drift=bool(evaluated) and share >= drift_share,
         drift_share=share,

@@ -47,7 +47,11 @@ class NumericStats:
 def sort_rows(block: FloatArray) -> tuple[FloatArray, IntArray]:
     """Sort each row ascending (NaN last) and return it with the count of non-missing values per row."""
     ordered = np.sort(block, axis=1)
-    return ordered, np.count_nonzero(~np.isnan(block), axis=1).astype(np.int64)
+    n = np.full(block.shape[0], block.shape[1], dtype=np.int64)
+    if block.shape[1]:
+        gaps = np.flatnonzero(np.isnan(ordered[:, -1]))  # NaN sorts last: only these rows have any
+        n[gaps] = np.count_nonzero(~np.isnan(ordered[gaps]), axis=1)
+    return ordered, n
 
 
 def quantiles_sorted(ordered: FloatArray, n: IntArray, probs: FloatArray) -> FloatArray:
@@ -264,21 +268,20 @@ def _knot_buckets(sk: SketchMatrix, cur_s: FloatArray, n2: IntArray) -> tuple[In
     not each value among the knots, and the sums come from one cumulative sum.
     """
     b, k = sk.knots.shape
-    cnt_l = np.zeros((b, k + 1), dtype=np.int64)
-    sums = np.zeros((b, k + 1))
+    le = np.empty((b, k + 2), dtype=np.int64)  # current values <= knot, 0 before, n2 after
+    le[:, 0] = 0
     ties = np.zeros((b, k), dtype=np.int64)
-    csum = np.zeros(cur_s.shape[1] + 1)
     for j in range(b):
         m, n = int(sk.size[j]), int(n2[j])
         c, knots = cur_s[j, :n], sk.knots[j, :m]
-        le = np.empty(m + 2, dtype=np.int64)
-        le[0], le[-1] = 0, n
-        le[1:-1] = np.searchsorted(c, knots, side="right")
-        ties[j, :m] = le[1:-1] - np.searchsorted(c, knots, side="left")
-        cnt_l[j, : m + 1] = np.diff(le)
-        np.subtract(c, sk.knots[j, 0], out=csum[1 : n + 1])
-        np.cumsum(csum[1 : n + 1], out=csum[1 : n + 1])
-        sums[j, : m + 1] = np.diff(csum[le])
+        le[j, 1 : m + 1] = np.searchsorted(c, knots, side="right")
+        le[j, m + 1 :] = n
+        ties[j, :m] = le[j, 1 : m + 1] - np.searchsorted(c, knots, side="left")
+    cnt_l = np.diff(le, axis=1)
+    csum = np.zeros((b, cur_s.shape[1] + 1))
+    np.subtract(cur_s, sk.knots[:, :1], out=csum[:, 1:])
+    np.cumsum(csum[:, 1:], axis=1, out=csum[:, 1:])  # NaN (missing) only after the n2 valid values
+    sums = np.diff(np.take_along_axis(csum, le, axis=1), axis=1)
     return cnt_l, sums, ties
 
 
