@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Mapping
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from modelmonitor.drift.defaults import (
     AUTO_CATEGORICAL,
@@ -106,11 +106,48 @@ def ks_pvalues(d: FloatArray, n_ref: IntArray, n_cur: IntArray, *, exact: bool =
         return clipped
     en = np.round(en)
     asym = ok & (m > KS_EXACT_MAX_N)
-    out[asym] = stats.kstwo.sf(d[asym], en[asym])
+    out[asym] = kstwo_sf(d[asym], en[asym])
     for j in np.flatnonzero(ok & ~asym):
         out[j] = _exact_pvalue(float(d[j]), int(n_ref[j]), int(n_cur[j]))
     clipped = np.clip(out, 0.0, 1.0)
     return clipped
+
+
+def kstwo_sf(d: FloatArray, n: FloatArray) -> FloatArray:
+    """``scipy.stats.kstwo.sf(d, n)``: the two-sided one-sample KS distribution (n integer-valued).
+
+    Where scipy evaluates it as ``2 * smirnov(n, d)`` (n > 140, 2.2 <= n d^2 < 370: p below ~0.03,
+    the drifted features), its scalar loop takes about 10 ms a value at n = 10^4; there the same exact
+    Birnbaum-Tingey sum is vectorised (equal to scipy's to 1e-10 relative). Elsewhere scipy computes.
+    """
+    out = np.empty(d.shape)
+    t = n * d
+    nxsquared = t * d  # scipy's own expression, so the branches fall where scipy's do
+    series = (n > 140) & (d > 0) & (d < 0.5) & (t > 1) & (t < n - 1) & (nxsquared >= 2.2)
+    out[series & (nxsquared >= 370)] = 0.0
+    for j in np.flatnonzero(series & (nxsquared < 370)):
+        out[j] = min(max(2.0 * _smirnov(int(n[j]), float(d[j])), 0.0), 1.0)
+    if not series.all():
+        out[~series] = stats.kstwo.sf(d[~series], n[~series])
+    return out
+
+
+def _smirnov(n: int, d: float) -> float:
+    """One-sided KS survival P(D+_n >= d) by Birnbaum and Tingey's finite sum, in logs:
+    d * sum_{j <= n(1-d)} C(n, j) (1 - d - j/n)^(n-j) (d + j/n)^(j-1)."""
+    j = np.arange(math.floor(n * (1.0 - d)) + 1, dtype=np.float64)
+    below = 1.0 - d - j / n
+    j = j[below >= 0.0]
+    with np.errstate(divide="ignore"):
+        log_terms = (
+            special.gammaln(n + 1.0)
+            - special.gammaln(j + 1.0)
+            - special.gammaln(n - j + 1.0)
+            + (n - j) * np.log1p(-(d + j / n))
+            + (j - 1.0) * np.log(d + j / n)
+        )
+    top = float(np.max(log_terms))
+    return d * math.exp(top) * float(np.sum(np.exp(log_terms - top)))
 
 
 def _exact_pvalue(d: float, n1: int, n2: int) -> float:

@@ -4,9 +4,9 @@ Columns arrive as the rows of a 2-D float64 array (one row per feature, one colu
 NaN meaning missing. Two kernels compute the same figures:
 
 * :func:`exact_stats` — raw reference: the two-sample KS statistic and the Wasserstein-1 distance are
-  computed exactly (KS bit for bit as ``scipy.stats.ks_2samp``, Wasserstein as ``wasserstein_distance``
-  to rounding). Each side is sorted once; KS then needs only the distinct current values located in the
-  reference, Wasserstein one pass over the reference against the current quantiles (no merge).
+  computed exactly (equal to ``scipy.stats.ks_2samp`` / ``wasserstein_distance`` to rounding). Each
+  side is sorted once; KS then needs only the distinct current values located in the reference,
+  Wasserstein one pass over the reference against the current quantiles (no merge).
 * :func:`sketch_stats` — reference given as a quantile sketch (see :mod:`.sketch`): the current window
   is sorted and the few hundred knots are located in it, so one evaluation costs O(n log n) on the
   window alone. The KS statistic is within the largest reference mass between two knots (<= 0.004 at
