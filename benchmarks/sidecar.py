@@ -141,15 +141,19 @@ def scrape(admin_port: int) -> dict[str, Any]:
 
 
 def settled(admin_port: int, timeout: float = 10.0) -> dict[str, Any]:
-    """Counts once the capture queue is empty and the captured count stopped moving."""
+    """Counts once the capture queue is empty and the captured count stopped moving for 0.3 s (the
+    sidecar drains every 100 ms; nginx flushes its capture log and the capture process reads it every
+    100 ms each)."""
     deadline = time.monotonic() + timeout
     last = scrape(admin_port)
+    still = 0
     while time.monotonic() < deadline:
-        time.sleep(0.15)  # capture drains every 100 ms
+        time.sleep(0.15)
         now = scrape(admin_port)
-        if now["queue"] == 0 and now["captured"] == last["captured"]:
-            return now
+        still = still + 1 if now["queue"] == 0 and now["captured"] == last["captured"] else 0
         last = now
+        if still >= 2:
+            break
     return last
 
 
