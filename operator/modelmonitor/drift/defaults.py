@@ -142,6 +142,5 @@ NULL_RATE_TOLERANCE: Final = 0.05
 MAX_UNSEEN_LISTED: Final = 20
 
 #: Working memory per 2-D intermediate array, bytes: numeric columns are processed in blocks of about this
-#: size (both paths), so the peak stays a fraction of the input instead of a multiple of it. 4 MiB takes a
-#: 10k-row window's 50 columns in one block (each block costs ~50 numpy calls on the sketch path).
-BLOCK_BYTES: Final = 4 * 1024 * 1024
+#: size (both paths), so the peak stays a fraction of the input instead of a multiple of it.
+BLOCK_BYTES: Final = 1024 * 1024
