@@ -33,6 +33,8 @@ class IndexedEmulator(ClusterEmulator):
     ``bound_request_routing()``, in the benchmark's process only) answers the membership by applying
     the criteria to the one request, and the benchmark's background task calls ``trim()`` to keep the
     request log to the newest 5,000 for memory (``served`` keeps the counts).
+    A list with an equality ``labelSelector`` (``app=x,tier=y``) is filtered by it, as a real API
+    server does (stock kmock returns the whole namespace: 50 Pods for a Deployment's one).
     """
 
     def __attrs_post_init__(self) -> None:
@@ -64,7 +66,11 @@ class IndexedEmulator(ClusterEmulator):
             keys = self._by_ns.get((request.resource, request.namespace), [])
         else:
             keys = self._by_res.get(request.resource, [])
-        return [store[k] for k in keys if request.name is None or k[2] == request.name]
+        objs = [store[k] for k in keys if request.name is None or k[2] == request.name]
+        selector = _equalities(request.params.get("labelSelector", "")) if request.name is None else None
+        if selector:  # a real API server filters a list by its labelSelector; stock kmock ignores it
+            objs = [o for o in objs if _labels_match(o.raw, selector)]
+        return objs
 
     async def _handle(self, request: Any) -> Any:
         plural = request.resource.plural if request.resource is not None else "-"
@@ -86,6 +92,22 @@ class IndexedEmulator(ClusterEmulator):
     def _get_resources(self) -> list[Any]:
         self._reindex()
         return list(set(kmock_k8s.KubernetesScaffold._get_resources(self)) | set(self._by_res))
+
+
+def _equalities(text: str) -> dict[str, str] | None:
+    """``k=v,k2=v2`` as a dict; None (no filtering) for any other selector, or none."""
+    out = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, eq, value = part.partition("=")
+        if not eq or value.startswith("=") or key.endswith("!") or " " in part:
+            return None
+        out[key] = value
+    return out or None
+
+
+def _labels_match(obj: dict[str, Any], selector: dict[str, str]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in selector.items())
 
 
 _contains = kmock_dsl.View.__contains__
