@@ -1,9 +1,10 @@
-"""Sidecar overhead benchmark: direct vs through the sidecar vs through nginx, on loopback.
+"""Sidecar overhead benchmark: direct vs through the sidecar vs through nginx, on loopback, and the
+other design (nginx as the data plane, the sidecar's capture in a process of its own).
 
 Usage::
 
-    .venv/bin/python benchmarks/sidecar.py --quick      # < 60 s
-    .venv/bin/python benchmarks/sidecar.py              # full (a few minutes, 60 s memory run)
+    .venv/bin/python benchmarks/sidecar.py --quick      # < 2 minutes (about 70-110 s here)
+    .venv/bin/python benchmarks/sidecar.py              # full (6-8 minutes, 60 s memory run)
 
 Every setup sends the same 10-feature KServe v1 payload of the demo model. Loads:
 
@@ -16,6 +17,12 @@ CPU per request is the proxy process's own user+system time (``/proc/<pid>/stat`
 for nginx) over the run divided by the requests served. The sidecar runs with capture and logging on
 (log lines written to a file). nginx runs as a reverse proxy with upstream keep-alive and an
 access log. Results: a table on stdout and ``benchmarks/results/sidecar.json``.
+
+The other design (setup ``nginx+capture``, when the njs module is installed: Debian
+``libnginx-mod-http-js``): nginx proxies to the model and writes one JSON line per request with both
+bodies (an njs body filter keeps the response's) to a capture log; a capture process reads the log
+as it grows and runs the sidecar's own capture on every line, with the same admin API. Its CPU is
+nginx's plus the capture process's; ``designs`` in the results puts both designs side by side.
 
 Capture completeness: the sidecar may drop captures under saturation to protect traffic. After each
 load step the benchmark waits for the capture queue to drain, reads ``/metrics`` on the admin port and
@@ -667,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     PACKAGE_ROOT = Path(args.operator).resolve()
     machine = host()
-    rate_s, sat_s, mem_s = (4.0, 3.0, 8.0) if args.quick else (20.0, 15.0, 60.0)
+    rate_s, sat_s, mem_s = (3.0, 3.0, 6.0) if args.quick else (20.0, 15.0, 60.0)
     body = payload()
     have_wrk = shutil.which("wrk") is not None
     runs: list[dict[str, Any]] = []
