@@ -101,18 +101,18 @@ def decide(
     """
     tested = [i for i, r in enumerate(results) if r.reason is None and r.p_value is not None]
     raw = np.array([results[i].p_value for i in tested], dtype=np.float64)
-    adjusted = adjust(raw, correction)
+    adjusted = dict(zip(tested, adjust(raw, correction).tolist(), strict=True))
     out = list(results)
-    for k, i in enumerate(tested):
-        out[i] = dataclasses.replace(out[i], p_value_adjusted=float(adjusted[k]))
     for i, r in enumerate(out):
+        p_adjusted = adjusted.get(i, r.p_value_adjusted)
         if r.reason is None and r.method is not None and r.threshold is not None:
             if METHODS[r.method].kind == "pvalue":
-                p = r.p_value_adjusted if r.p_value_adjusted is not None else 1.0
-                drifted = p < r.threshold
+                drifted = (p_adjusted if p_adjusted is not None else 1.0) < r.threshold
             else:
                 drifted = r.statistic is not None and r.statistic >= r.threshold
             if min_effect is not None:
                 drifted = drifted and (r.effect or 0.0) >= min_effect
-            out[i] = dataclasses.replace(r, drifted=bool(drifted))
+            out[i] = dataclasses.replace(r, drifted=bool(drifted), p_value_adjusted=p_adjusted)
+        elif i in adjusted:
+            out[i] = dataclasses.replace(r, p_value_adjusted=p_adjusted)
     return out
