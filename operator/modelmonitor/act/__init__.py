@@ -17,7 +17,7 @@ from modelmonitor.act import autoscale
 from modelmonitor.act.experiment import Experimenter
 from modelmonitor.act.outcome import ActOutcome, Note
 from modelmonitor.act.retrain import Retrainer
-from modelmonitor.act.rollback import roll_back
+from modelmonitor.act.rollback import roll_back, unrecorded
 from modelmonitor.adapters.ports import KubernetesPort
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.api.status import ConditionType, Phase
@@ -74,6 +74,11 @@ class Actor:
                                   f"healthy for {spec.window.maxAge}: recorded as last known-good"))  # fmt: skip
 
         decisions: list[tuple[policy.Decision, str, str]] = []  # (decision, result, message)
+        missed = unrecorded(deployment, state.rollbacks, now)
+        if missed is not None:  # done by a run killed before its status write: recorded, not redone
+            state.rollbacks = [*state.rollbacks, missed[0]][-100:]
+            state.streaks, state.healthySince = {}, None
+            decisions.append((missed[1], "Done", missed[1].message))
         decision = policy.decide_rollback(
             spec, state, conditions=conditions, target=target, known=known, gitops=gitops, now=now
         )
@@ -81,7 +86,7 @@ class Actor:
         if decision is not None:
             result, message = decision.result, decision.message
             if decision.result == "Planned":
-                result, message = roll_back(self.kube, namespace, deployment, decision)
+                result, message = roll_back(self.kube, namespace, deployment, decision, stamp=stamp)
                 if result == "Done":
                     state.rollbacks = [*state.rollbacks, stamp][-100:]
                     state.streaks = {}
@@ -109,6 +114,8 @@ class Actor:
         out.status["actions"] = self._record(
             list(status.get("actions") or []), decisions, namespace, monitor, stamp, out
         )
+        if missed is not None:  # its alert may have gone out before the kill: not sent twice
+            out.alerts = [a for a in out.alerts if a.message != missed[1].message]
         out.status["actionState"] = state.to_status()
         return out
 
