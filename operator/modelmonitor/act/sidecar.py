@@ -31,6 +31,18 @@ log = logging.getLogger(__name__)
 KIND = ConditionType.SIDECAR_INJECTED
 
 
+def rolled_out(deployment: dict[str, Any]) -> bool:
+    """Every replica runs the current pod template (the controller has seen it and updated them
+    all), whether or not each is available now."""
+    meta, status = deployment.get("metadata") or {}, deployment.get("status") or {}
+    wanted = int((deployment.get("spec") or {}).get("replicas", 1))
+    return (
+        int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
+        and int(status.get("updatedReplicas") or 0) >= wanted
+        and int(status.get("replicas") or 0) <= wanted
+    )
+
+
 class SidecarActor:
     def __init__(self, kube: KubernetesPort, settings: Any) -> None:
         self.kube = kube
@@ -68,9 +80,12 @@ class SidecarActor:
             if failure is not None:
                 return Verdict(KIND, "False", "RolloutFailed", f"the rollout with the sidecar is stuck: {failure} "
                                "(kubectl describe the new pods: an image pull or a crash?)"), token  # fmt: skip
-            return Verdict(
-                KIND, "False", "RolloutInProgress", "waiting for every replica to run the sidecar"
-            ), token
+            if not rolled_out(deployment):
+                return Verdict(
+                    KIND, "False", "RolloutInProgress", "waiting for every replica to run the sidecar"
+                ), token
+            # Every replica runs the template with the sidecar, some are unavailable (a crash, a lost
+            # node): still injected, and the ready pods are read (the unready ones are named then).
         routes = self._route(spec, req, deployment, notes)
         return Verdict(KIND, "True", "Injected", f"sidecar runs in every replica{routes}"), token
 
