@@ -34,6 +34,7 @@ class Gathered:
     observations: Observations
     failures: list[str] = field(default_factory=list)  # sources that failed: prometheus, sidecar, reference
     state_configmap: dict[str, Any] | None = None  # where the evaluators' state was read from
+    missing_pods: dict[str, str] = field(default_factory=dict)  # {pod: why} its window was not read
 
 
 class Gatherer:
@@ -78,7 +79,7 @@ class Gatherer:
             replicasets=replicasets, injected=injected, started=since, token=token, allow=self.egress,
             max_bytes=self.settings.reference_max_bytes, also=found.endpoints if found else None,
             also_since=experiment.since_of(found) if found else None,
-            into=found.observations.challenger_obs if found else None,
+            into=found.observations.challenger_obs if found else None, missing=out.missing_pods,
         )  # fmt: skip
         if found is not None:
             ok = experiment.gather_figures(spec, out.observations, found, champion=sel, url=url, field=field,

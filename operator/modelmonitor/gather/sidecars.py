@@ -38,18 +38,41 @@ def endpoints(spec: ModelMonitorSpec, pods: list[dict[str, Any]]) -> dict[str, s
     return out
 
 
+def unready(pods: list[dict[str, Any]]) -> dict[str, str]:
+    """``{pod: why}`` of the pods that run the sidecar but are not ready (and not being deleted):
+    their window cannot be read, and the status says so rather than evaluating fewer pods silently."""
+    out = {}
+    for pod in pods:
+        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        runs = any(c.get("name") == SIDECAR_NAME for c in spec.get("containers") or [])
+        if not runs or meta.get("deletionTimestamp") or _ready(pod):
+            continue
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        state = next((s.get("state") or {} for s in statuses if s.get("name") == SIDECAR_NAME), {})
+        if "terminated" in state:
+            ended = state["terminated"]
+            why = f"container {SIDECAR_NAME} terminated ({ended.get('reason')}, exit code {ended.get('exitCode')})"
+        elif "waiting" in state:
+            why = f"container {SIDECAR_NAME} waiting ({state['waiting'].get('reason')})"
+        else:
+            why = "pod not ready"
+        out[str(meta.get("name"))] = why
+    return out
+
+
 def gather_window(
     kube: KubernetesPort, sidecars: SidecarPort, spec: ModelMonitorSpec, req: Request, obs: Observations, *,
     deployment: dict[str, Any], replicasets: list[dict[str, Any]], injected: Verdict,
     started: datetime.datetime, token: str | None, allow: tuple[egress.Pattern, ...], max_bytes: int,
     also: dict[str, str] | None = None, also_since: datetime.datetime | None = None,
-    into: Observations | None = None,
+    into: Observations | None = None, missing: dict[str, str] | None = None,
 ) -> list[str]:  # fmt: skip
     """Fill ``obs.window`` and ``obs.reference`` (or ``obs.drift_reason``); the stages that failed.
 
     ``also`` are an A/B test's challenger sidecars (``{pod: admin URL}``), read in the same pass so
     labels sent to a pod of either variant join; their rows since ``also_since`` go to
-    ``into.captured``, never into the monitor's own window."""
+    ``into.captured``, never into the monitor's own window. ``missing`` gets ``{pod: why}`` of the monitor's pods
+    whose window could not be read (not ready, or the read failed)."""
     if injected.status != "True":
         obs.capture_reason = (
             "RolloutInProgress" if injected.reason == "RolloutInProgress" else "SidecarNotInjected",
@@ -58,7 +81,10 @@ def gather_window(
         obs.drift_reason = obs.capture_reason
         return []
     selector = (deployment.get("spec") or {}).get("selector") or {}
-    found = endpoints(spec, owned_pods(kube.list_pods(req.namespace, selector), replicasets, deployment))
+    pods = owned_pods(kube.list_pods(req.namespace, selector), replicasets, deployment)
+    found = endpoints(spec, pods)
+    if missing is not None:
+        missing.update(unready(pods))
     if not found:
         obs.drift_reason = obs.capture_reason = ("AwaitingTraffic", "no ready pod with the sidecar yet")
         return []
@@ -71,6 +97,8 @@ def gather_window(
     )  # fmt: skip
     if extra:
         window = _split(window, extra, started, into)
+    if missing is not None:
+        missing.update(window.pods_failed)
     if not window.pods_read:
         obs.capture_reason = ("SidecarUnreachable", "; ".join(window.pods_failed.values())[:2000])
         obs.drift_reason = obs.capture_reason

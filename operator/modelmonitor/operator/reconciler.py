@@ -105,6 +105,8 @@ class Reconciler:
                 spec, req, deployment, injected=injected, since=since, token=token, challenger=challenger,
                 challenger_injected=challenger_injected,
             )  # fmt: skip
+            if gathered.missing_pods:
+                self._apply(req, out, [_missing_pods(injected, gathered.missing_pods)])
             evaluation = evaluate(spec, gathered.observations, req.status)
             out.evaluated, out.drift = True, evaluation.drift
             out.failures += gathered.failures
@@ -224,6 +226,14 @@ def _gitops_verdict(managed: str | None) -> Verdict:
         return Verdict(ConditionType.GITOPS_MANAGED, "True", "ManagedByGitOps", f"managed by {managed}: the "
                        f"injected sidecar shows as drift or is reverted; {gitops.HOW_TO_IGNORE[managed]}")  # fmt: skip
     return Verdict(ConditionType.GITOPS_MANAGED, "False", "NotManaged", "no Argo CD or Flux markers found")
+
+
+def _missing_pods(injected: Verdict, missing: dict[str, str]) -> Verdict:
+    """SidecarInjected, still True, naming the pods whose sidecar could not be read this time."""
+    named = "; ".join(f"{pod}: {why}" for pod, why in sorted(missing.items()))
+    message = (f"{injected.message}; {len(missing)} pod(s) left out of this evaluation, their sidecar "
+               f"could not be read: {named}")  # fmt: skip
+    return Verdict(injected.type, injected.status, injected.reason, message[:4000])
 
 
 def _stored_target(req: Request) -> dict[str, Any]:
