@@ -50,6 +50,19 @@ class CategoryCounts:
     missing: int
 
 
+def distinct_labels(series: pd.Series) -> tuple[IntArray, list[object], IntArray]:
+    """Factorise a raw column: (code per row, -1 for missing; label of each distinct value, which may be
+    missing, e.g. an infinite number; rows per distinct value). Only the distinct values are labelled."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    names: list[object]
+    if isinstance(series.dtype, pd.StringDtype):
+        names = list(uniques)  # strings are their own labels; factorize left missing values out
+    else:
+        names = list(labels(pd.Series(uniques, dtype=series.dtype if len(uniques) else None)))
+    per_unique = np.bincount(codes[codes >= 0], minlength=len(names)).astype(np.int64)
+    return codes.astype(np.int64, copy=False), names, per_unique
+
+
 def count_against(series: pd.Series, categories: Sequence[str], pooled: bool) -> CategoryCounts:
     """Count ``series`` (raw column) per reference category; vectorised over the rows.
 
@@ -57,18 +70,12 @@ def count_against(series: pd.Series, categories: Sequence[str], pooled: bool) ->
     and looked up. With ``pooled`` (a truncated profile keeps only its frequent categories), values
     outside the list are counted in a last "(other)" bucket instead of being unseen.
     """
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    names: list[object]
-    if isinstance(series.dtype, pd.StringDtype):
-        names = list(uniques)  # strings are their own labels; factorize left missing values out
-    else:
-        names = list(labels(pd.Series(uniques, dtype=series.dtype if len(uniques) else None)))
+    codes, names, per_unique = distinct_labels(series)
     index = {c: i for i, c in enumerate(categories)}
     k = len(categories)
     target = np.array(
         [-2 if pd.isna(n) else index.get(str(n), -1) for n in names], dtype=np.int64
     )  # -2 missing, -1 unseen
-    per_unique = np.bincount(codes[codes >= 0], minlength=len(uniques)).astype(np.int64)
     missing = int(np.count_nonzero(codes < 0)) + int(per_unique[target == -2].sum())
     known = target >= 0
     base = np.bincount(target[known], weights=per_unique[known], minlength=k).astype(np.int64)
@@ -76,7 +83,7 @@ def count_against(series: pd.Series, categories: Sequence[str], pooled: bool) ->
     if pooled:
         counts = np.append(base, per_unique[unseen_u].sum())
         return CategoryCounts(counts, [], np.zeros(len(series), dtype=bool), missing)
-    flag = np.zeros(len(uniques) + 1, dtype=bool)
+    flag = np.zeros(len(names) + 1, dtype=bool)
     flag[unseen_u] = True
     rows = flag[codes]  # code -1 (missing) reads the extra False at the end
     if unseen_u.size == 0:

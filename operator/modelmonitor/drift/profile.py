@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelmonitor.drift.categorical import labels
+from modelmonitor.drift.categorical import distinct_labels
 from modelmonitor.drift.defaults import BLOCK_BYTES, PROFILE_MAX_CATEGORIES, SKETCH_KNOTS
 from modelmonitor.drift.numeric import IntArray, SketchMatrix
 from modelmonitor.drift.schema import FeatureSchema, infer_schema, numeric_block
@@ -63,18 +63,25 @@ class CategoricalProfile:
 
 def categorical_profile(series: pd.Series, limit: int | None = PROFILE_MAX_CATEGORIES) -> CategoricalProfile:
     """Count the categories of a raw column; keep at most ``limit`` (None: all) and pool the rest."""
-    lab = labels(series)
-    # Unsorted counts, sorted here: pandas' own sort of the counts costs more than the counting.
-    freq = lab.value_counts(dropna=True, sort=False)
-    order = np.argsort(-freq.to_numpy(dtype=np.int64), kind="stable")
-    missing = int(lab.isna().sum())
-    names = [str(x) for x in freq.index.to_numpy()[order]]
-    counts = freq.to_numpy(dtype=np.int64)[order]
+    # Hash the raw values once and label only the distinct ones (labelling every row costs more than
+    # counting); values sharing a label (1 and 1.0) are merged in order of first appearance.
+    codes, names, per_unique = distinct_labels(series)
+    missing = int(np.count_nonzero(codes < 0))
+    totals: dict[str, int] = {}
+    for name, n in zip(names, per_unique.tolist(), strict=True):
+        if pd.isna(name):
+            missing += n
+        else:
+            totals[str(name)] = totals.get(str(name), 0) + n
+    found = np.fromiter(totals.values(), dtype=np.int64, count=len(totals))
+    order = np.argsort(-found, kind="stable")  # most frequent first, ties in order of appearance
+    keys = list(totals)
+    cats, counts = [keys[i] for i in order], found[order]
     other = 0
-    if limit is not None and len(names) > limit:
+    if limit is not None and len(cats) > limit:
         other = int(counts[limit:].sum())
-        names, counts = names[:limit], counts[:limit]
-    return CategoricalProfile(int(freq.sum()), missing, names, counts, other)
+        cats, counts = cats[:limit], counts[:limit]
+    return CategoricalProfile(int(found.sum()), missing, cats, counts, other)
 
 
 @dataclass(frozen=True)
