@@ -74,7 +74,7 @@ class Actor:
                                   f"healthy for {spec.window.maxAge}: recorded as last known-good"))  # fmt: skip
 
         decisions: list[tuple[policy.Decision, str, str]] = []  # (decision, result, message)
-        missed = unrecorded(deployment, state.rollbacks, now)
+        missed = unrecorded(deployment, state.rollbacks, now, uid)
         if missed is not None:  # done by a run killed before its status write: recorded, not redone
             state.rollbacks = [*state.rollbacks, missed[0]][-100:]
             state.streaks, state.healthySince = {}, None
@@ -86,7 +86,9 @@ class Actor:
         if decision is not None:
             result, message = decision.result, decision.message
             if decision.result == "Planned":
-                result, message = roll_back(self.kube, namespace, deployment, decision, stamp=stamp)
+                result, message = roll_back(
+                    self.kube, namespace, deployment, decision, stamp=stamp, monitor_uid=uid
+                )
                 if result == "Done":
                     state.rollbacks = [*state.rollbacks, stamp][-100:]
                     state.streaks = {}

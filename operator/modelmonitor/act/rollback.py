@@ -24,12 +24,18 @@ DAY = 86400.0  # seconds: status.actionState.rollbacks keeps the last 24 h
 
 
 def roll_back(
-    kube: KubernetesPort, namespace: str, deployment: dict[str, Any], decision: Decision, *, stamp: str = ""
+    kube: KubernetesPort,
+    namespace: str,
+    deployment: dict[str, Any],
+    decision: Decision,
+    *,
+    stamp: str = "",
+    monitor_uid: str = "",
 ) -> tuple[str, str]:
     """(result, message): Done, or Failed with why (the revision was pruned, the API refused).
 
     ``stamp`` (the evaluation's time, RFC 3339) goes into the Deployment's ``modelmonitor.io/rolled-back``
-    annotation with the reason and the template rolled back to."""
+    annotation with the monitor's uid, the reason and the template rolled back to."""
     known = decision.target or {}
     selector = (deployment.get("spec") or {}).get("selector") or {}
     try:
@@ -46,7 +52,7 @@ def roll_back(
         )
         message = f"rolled back to revision {revision} ({known.get('podTemplateHash')}): {decision.message.split(';')[0]}"
         if stamp:
-            record = {"at": stamp, "to": known.get("podTemplateHash"), "reason": decision.reason,
+            record = {"at": stamp, "monitor": monitor_uid, "to": known.get("podTemplateHash"), "reason": decision.reason,
                       "message": message[:512]}  # fmt: skip
             ops.append({"op": "add", "path": "/metadata/annotations/" + STAMP_ANNOTATION.replace("/", "~1"),
                         "value": json.dumps(record, sort_keys=True)})  # fmt: skip
@@ -57,9 +63,9 @@ def roll_back(
 
 
 def unrecorded(
-    deployment: dict[str, Any], rollbacks: list[str], now: datetime.datetime
+    deployment: dict[str, Any], rollbacks: list[str], now: datetime.datetime, monitor_uid: str
 ) -> tuple[str, Decision] | None:
-    """The rollback the Deployment's annotation says was done in the last 24 h but that
+    """The rollback the Deployment's annotation says this monitor did in the last 24 h but that
     ``rollbacks`` (status.actionState's times) does not hold: (its time, a Done decision), or None.
 
     Only while the Deployment still runs the template it was rolled back to (a later edit by the
@@ -71,6 +77,8 @@ def unrecorded(
         return None
     if not isinstance(record, dict) or not isinstance(record.get("at"), str) or record["at"] in rollbacks:
         return None
+    if record.get("monitor") != monitor_uid:
+        return None  # another monitor's (a deleted one's, or a second monitor of the same Deployment)
     at = parse_iso(record["at"])
     if (
         at is None
