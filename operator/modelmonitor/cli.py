@@ -17,30 +17,36 @@ from collections.abc import Sequence
 
 from modelmonitor import __version__
 
-# Order is the order of ``modelmonitor --help``.
-COMMAND_MODULES: tuple[str, ...] = (
-    "modelmonitor.operator.commands",  # run
-    "modelmonitor.sidecar.commands",  # sidecar
-    "modelmonitor.commands.contract",  # crd, validate
-    "modelmonitor.commands.drift",  # profile, drift
-    "modelmonitor.commands.quality",  # quality
-    "modelmonitor.commands.experiment",  # experiment replay
-    "modelmonitor.commands.status",  # status
-    "modelmonitor.commands.report",  # report
-    "modelmonitor.commands.backtest",  # backtest
-    "modelmonitor.demo.commands",  # demo
-    "modelmonitor.demo.model",  # demo-model
-)
+# Each command and the module that registers it; the order is the order of ``modelmonitor --help``.
+COMMANDS: dict[str, str] = {
+    "run": "modelmonitor.operator.commands",
+    "sidecar": "modelmonitor.sidecar.commands",
+    "crd": "modelmonitor.commands.contract",
+    "validate": "modelmonitor.commands.contract",
+    "profile": "modelmonitor.commands.drift",
+    "drift": "modelmonitor.commands.drift",
+    "quality": "modelmonitor.commands.quality",
+    "experiment": "modelmonitor.commands.experiment",
+    "status": "modelmonitor.commands.status",
+    "report": "modelmonitor.commands.report",
+    "backtest": "modelmonitor.commands.backtest",
+    "demo": "modelmonitor.demo.commands",
+    "demo-model": "modelmonitor.demo.model",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``command`` (one of :data:`COMMANDS`), one holding only the module of
+    that command, so that running it imports nothing of the others (the sidecar in a model's pod
+    pays for no pydantic, jsonschema or scipy)."""
     parser = argparse.ArgumentParser(
         prog="modelmonitor",
         description="Keep deployed machine-learning models accurate, fair and fast.",
     )
     parser.add_argument("--version", action="version", version=f"modelmonitor {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -88,8 +94,9 @@ def _format_help(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words[0] if words else None)
+    args = parser.parse_args(words)
     code: int = args.func(args)
     return code
 

@@ -37,7 +37,8 @@ HEAVY = (
 
 SCRIPT = r"""
 import asyncio, json, sys
-import modelmonitor.sidecar.commands  # what `modelmonitor sidecar` loads before the proxy
+from modelmonitor.cli import build_parser
+build_parser("sidecar")  # what `modelmonitor sidecar` loads before the proxy
 from modelmonitor.sidecar.app import serve
 from modelmonitor.sidecar.config import SidecarConfig
 

@@ -106,3 +106,29 @@ def test_formatter_leaves_options_without_a_default_alone() -> None:
     assert "can be zero (default: 0.0)" in text
     assert "rows (5) --many" in text
     assert text.endswith("repeatable ")
+
+
+def test_each_command_is_registered_by_the_module_the_cli_names_for_it() -> None:
+    """``modelmonitor CMD`` loads only :data:`modelmonitor.cli.COMMANDS`'s module for CMD: that module
+    must register CMD, and every registered command must be in the map (or it could not be run)."""
+    from modelmonitor.cli import COMMANDS as BY_COMMAND
+
+    top = {name for name in COMMANDS if " " not in name}
+    assert top == set(BY_COMMAND)
+    for command in BY_COMMAND:
+        alone = _commands(build_parser(command))
+        assert command in alone, command
+        assert {n for n in alone if " " not in n} <= top
+
+
+def test_a_command_runs_through_its_own_parser_and_help_lists_them_all(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    menu = capsys.readouterr().out
+    assert all(command in menu for command in ("run", "sidecar", "validate", "report", "demo-model"))
+    with pytest.raises(SystemExit):
+        main(["validate", "--help"])
+    assert "usage: modelmonitor validate" in capsys.readouterr().out
