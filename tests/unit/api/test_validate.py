@@ -87,3 +87,24 @@ def test_defaults_are_filled_in() -> None:
     assert spec.drift.driftShare == 0.5
     assert spec.actions.mode == "enforce"
     assert spec.slos.minRequests == 100
+
+
+def _monitor(spec: dict[str, object]) -> dict[str, object]:
+    return {
+        "apiVersion": "modelmonitor.io/v1alpha1",
+        "kind": "ModelMonitor",
+        "metadata": {"name": "m"},
+        "spec": spec,
+    }
+
+
+def test_a_null_field_is_dropped_as_the_api_server_drops_it() -> None:
+    assert validate_manifest(_monitor({"target": {"deployment": "m"}, "prometheus": {"url": None}})) == []
+
+
+def test_a_duration_longer_than_the_servers_rules_can_read_is_refused() -> None:
+    # 2,562,048 h is past the ~292 years a CEL duration holds: the server's rule on interval fails
+    problems = [
+        str(p) for p in validate_manifest(_monitor({"target": {"deployment": "m"}, "interval": "2562048h"}))
+    ]
+    assert [p for p in problems if p.startswith("spec.interval:")], problems
