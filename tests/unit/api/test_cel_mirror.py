@@ -59,6 +59,8 @@ def corpus() -> list[dict[str, Any]]:
         },
         {"target": {"deployment": "m"}, "drift": {"reference": {"url": "http://a"}}},
         {"target": {"deployment": "m"}, "drift": {"threshold": 0.2}},
+        {"target": {"deployment": "m"}, "prometheus": {"timeout": "0s"}},
+        {"target": {"deployment": "m"}, "prometheus": {"timeout": "10m"}},
         {"target": {"deployment": "m"}, "experiment": {"challenger": {"deployment": "c"}, "outcome": {}}},
         {
             "target": {"deployment": "m"},

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from modelmonitor.api.durations import cel_seconds
 from modelmonitor.api.rules import Model, Rule
 from modelmonitor.api.spec.types import ContainerName, Duration, Share, within
 
@@ -19,7 +20,18 @@ class Prometheus(Model):
         max_length=2048,
         description="Prometheus base URL; default: the operator's --prometheus-url setting.",
     )
-    timeout: Duration = Field(default="5s", description="Timeout of one PromQL query.")
+    timeout: Duration = Field(
+        default="5s", description="Timeout of one PromQL query (more than 0s, at most 5m)."
+    )
+
+    rules = (
+        Rule(
+            cel="duration(self.timeout) > duration('0s') && duration(self.timeout) <= duration('5m')",
+            message="prometheus.timeout must be more than 0s and at most 5m",
+            check=lambda p: 0 < (cel_seconds(p.timeout) or 0.0) <= 300,
+            field="timeout",
+        ),
+    )
 
 
 class SLOs(Model):
