@@ -167,7 +167,9 @@ def test_metric_names_exist_in_the_code() -> None:
         source = (ROOT / "operator" / "modelmonitor" / module).read_text()
         prefix = re.search(r'^PREFIX = "(\w+)"', source, re.MULTILINE)
         assert prefix, module
-        defined |= {f"{prefix.group(1)}_{m}" for m in re.findall(r'f"\{PREFIX\}_(\w+)"', source)}
+        # f"{PREFIX}_name", or the sidecar's _counter("name", ...) / _gauge("name", ...)
+        found = re.findall(r'(?:f"\{PREFIX\}_|_counter\(\s*"|_gauge\(\s*")(\w+)"', source)
+        defined |= {f"{prefix.group(1)}_{m}" for m in found}
     assert {"modelmonitor_monitor_phase", "modelmonitor_sidecar_requests"} <= defined
     text = json.dumps(rules()) + (CHART / "dashboards" / "modelmonitor.json").read_text()
     unknown = set()
