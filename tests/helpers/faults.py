@@ -85,8 +85,15 @@ class AlertReceiver:
     def release(self) -> None:
         self._release.set()
 
-    def about(self, word: str) -> list[str]:
-        return [b for b in self.bodies if word in b]
+    def actions(self, action: str, result: str | None = None) -> list[dict[str, Any]]:
+        """The alerts (format json) about ``action`` decisions, with that ``result`` (Done, Skipped...)."""
+        found = []
+        for body in self.bodies:
+            with contextlib.suppress(ValueError):
+                alert = json.loads(body)
+                if isinstance(alert, dict) and alert.get("action") == action:
+                    found.append(alert)
+        return [a for a in found if result is None or a.get("reason") == result]
 
     def close(self) -> None:
         self.release()
@@ -433,7 +440,10 @@ def killed_mid_rollback(stack: Stack, *, outrank: bool = False) -> dict[str, Any
         "rollbacks_in_status": len(rollbacks(final)),
         "rollback_message": rollbacks(recorded)[0]["message"][:300],
         "rollback_events": stack.events("RollbackDone"),
-        "rollback_alerts": len(stack.receiver.about('"rollback"')),
+        "rollback_alerts": len(stack.receiver.actions("rollback", "Done")),
+        "other_rollback_alerts": sorted(
+            str(a.get("reason")) for a in stack.receiver.actions("rollback") if a.get("reason") != "Done"
+        ),
         "deployment_generations_after_restart": stack.generation() - generation,
         "template_is_known_good": template_hash(deployment) == known["podTemplateHash"],
         "phase": final["status"].get("phase"),
