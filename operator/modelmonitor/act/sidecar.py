@@ -120,7 +120,13 @@ class SidecarActor:
     def permit(
         self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any]
     ) -> permits.Refusal | None:
-        """Why the operator may not act on ``deployment`` for this spec (policy/permits.py), or None."""
+        """Why the operator may not act on ``deployment`` for this spec (policy/permits.py), or None.
+        A model container the spec names but the pod template lacks is refused here too: nothing
+        can be injected beside it or measured of it."""
+        try:
+            model_container(deployment, spec)
+        except InjectionError as exc:
+            return permits.Refusal(exc.reason, exc.message)
         labels = self.kube.get_namespace_labels(req.namespace) if self.settings.require_opt_in else {}
         return permits.check_target(
             spec, namespace=req.namespace, namespace_labels=labels,
