@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import itertools
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,6 +32,18 @@ PREFIX = "modelmonitor.io"
 RESOURCE = (crd_api.GROUP, crd_api.VERSION, crd_api.PLURAL)
 
 RETRY_CAP_SECONDS = 300.0  # a failing monitor is tried at least every 5 minutes
+API_BACKOFFS = (1.0, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0)  # Kopf's own, then the last one for ever
+
+
+class EndlessBackoffs:
+    """Delays between retries of a failed API request that never run out: Kopf's, then 21 s apart.
+
+    With Kopf's finite default (about 54 s in all) an API server away for longer made it give up a
+    timer's status patch, and with it that monitor's timer, for good (until the operator restarted);
+    waiting the outage out loses nothing. Re-iterable: each request starts from the first delay."""
+
+    def __iter__(self) -> Iterator[float]:
+        return itertools.chain(API_BACKOFFS, itertools.repeat(API_BACKOFFS[-1]))
 
 
 def kopf_labels(selector: dict[str, str | bool]) -> dict[str, Any]:
@@ -80,6 +94,7 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
+    settings.networking.error_backoffs = EndlessBackoffs()
     settings.execution.max_workers = SETTINGS.workers
     # Events on condition transitions only: Kopf's own per-handler Events would flood `kubectl describe`.
     settings.posting.level = logging.WARNING
