@@ -47,23 +47,16 @@ SCHEMA = yaml.safe_load((ROOT / "crds" / "modelmonitor.yaml").read_text())["spec
 ]["properties"]["spec"]
 DURATION = DURATION_PATTERN
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): ")
-# Cases the generator found that the operator does not handle yet (outside the spec reading): the
-# exception its evaluation ends with, the smallest spec showing it, and what goes wrong. Each ends in
-# Ready=InternalError without the field; the test is xfail while one of them remains.
-KNOWN = {
-    "modelmonitor.workload.injection.InjectionError": (
-        {"target": {"deployment": "fz-target", "container": "absent"}},
-        "a spec.target.container not in the pod template: the sidecar stage reports it, then gather "
-        "raises the same InjectionError",
-    ),
-    "OverflowError": (
-        {
-            "target": {"deployment": "fz-target"},
-            "prometheus": {"url": "http://127.0.0.1:1", "timeout": "9" * 30 + "h"},
-        },
-        "a spec.prometheus.timeout the schema allows but no timer can wait (the Prometheus adapter's "
-        "deadline and socket timeouts overflow)",
-    ),
+# Specs the generator found that once broke an evaluation (Ready=InternalError without the field):
+# the smallest spec showing each, created beside the generated ones, and what is expected of it now.
+REPORTED = {  # created: reported in status, naming the field
+    "ContainerNotFound": {"target": {"deployment": "fz-target", "container": "absent"}},
+}
+REFUSED = {  # refused by the server's rules, the message naming the field (it overflowed the query timeout)
+    "prometheus.timeout must be": {
+        "target": {"deployment": "fz-target"},
+        "prometheus": {"url": "http://127.0.0.1:1", "timeout": "9" * 30 + "h"},
+    },
 }
 # Deployments in the test's namespace: one opted in (the fuzzed monitors fight over it), one not.
 OPEN, CLOSED, GOOD = "fz-target", "fz-closed", "good-target"
@@ -346,8 +339,11 @@ def test_generated_specs_are_refused_reported_or_evaluated(
 
     first = k8s.wait_for(lambda: k8s.get("mm", "-n", namespace, "known-good").get("status", {}).get("lastEvaluation"),
                          timeout=60, what="the known-good monitor's first evaluation")  # fmt: skip
-    # Beside the generated ones, the smallest spec of each known case (see KNOWN).
-    chosen = [*accepted[: CREATED - len(KNOWN)], *(spec for spec, _ in KNOWN.values())]
+    for field, spec in REFUSED.items():
+        resp = post(manifest("fz-refused", spec), dryRun="All")
+        assert resp.status_code == 422 and field in resp.text, resp.text[:500]
+    # Beside the generated ones, the smallest spec of each case that once broke an evaluation.
+    chosen = [*accepted[: CREATED - len(REPORTED)], *REPORTED.values()]
     for i, spec in enumerate(chosen):
         resp = post(manifest(f"fz-{i:03d}", spec))
         assert resp.status_code == 201, resp.text[:500]
@@ -399,15 +395,8 @@ def test_generated_specs_are_refused_reported_or_evaluated(
         f"{outcomes['evaluated']} (settled {time.monotonic() - t_created:.1f} s; total {time.monotonic() - t0:.1f} s)"
     )
     assert not crashed, crashed[:5]
-    assert set(raised) <= set(KNOWN), raised
-
-    def known(cond: dict[str, Any]) -> str | None:
-        return next(
-            (k for k in KNOWN if cond["reason"] == "InternalError" and k.split(".")[-1] in cond["message"]),
-            None,
-        )
-
-    if vague and all(known(c) for _, c in vague):
-        found = sorted({str(known(c)) for _, c in vague})
-        pytest.xfail("; ".join(f"{k}: {KNOWN[k][1]} (e.g. {json.dumps(KNOWN[k][0])})" for k in found))
+    assert not raised, raised
+    for reason in REPORTED:
+        name = f"fz-{CREATED - len(REPORTED) + list(REPORTED).index(reason):03d}"
+        assert ready(items[name]).get("reason") == reason, items[name].get("status")
     assert not vague, vague[:5]
