@@ -196,7 +196,9 @@ def shard_finalizer(selector: dict[str, str | bool], prefix: str = "modelmonitor
         return f"{prefix}/finalizer"
     text = render_selector(selector)
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    readable = re.sub(r"[^A-Za-z0-9_.-]+", "-", text.replace("!", "not-")).strip("-._")[:40].strip("-._") or "shard"
+    readable = (
+        re.sub(r"[^A-Za-z0-9_.-]+", "-", text.replace("!", "not-")).strip("-._")[:40].strip("-._") or "shard"
+    )
     return f"{prefix}/finalizer.{readable}.{digest}"
 
 
