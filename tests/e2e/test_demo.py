@@ -141,13 +141,16 @@ def test_ctrl_c_in_the_middle_stops_every_process_with_one_line_and_130() -> Non
             line = proc.stdout.readline()
             assert line, "the demo ended before step 2:\n" + "".join(seen) + proc.stderr.read()
             seen.append(line)
-            if line.startswith("== 2."):
+            # as soon as every process of the story runs (in step 1, once the sidecar is in)
+            workdir = WORKDIR.search("".join(seen))
+            running = processes_under(workdir.group(1)) if workdir else []
+            if line.startswith("== 2.") or (len(running) >= 7 and any(" sidecar " in p for p in running)):
                 break
         workdir = WORKDIR.search("".join(seen))
         assert workdir is not None, seen
         running = processes_under(workdir.group(1))
         # The API server, etcd, the controller manager, Prometheus, the operator, the model and the sidecar.
-        assert len(running) >= 7, running
+        assert len(running) >= 7 and any(" sidecar " in p for p in running), running
         proc.send_signal(signal.SIGINT)
         rest, errors = proc.communicate(timeout=90)
     finally:
