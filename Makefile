@@ -91,13 +91,14 @@ demo: setup
 	$(BIN)/modelmonitor demo
 
 # The benchmarks, each against its peer in the same run (ratios, not absolute times), quick sizes;
-# each writes its figures under benchmarks/results/. Not part of `make test`.
+# each writes its figures under benchmarks/results/ (drift and scale to *_quick.json, beside the full
+# runs the docs quote). Not part of `make test`.
 bench: setup
 	@[ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends libnginx-mod-http-js >/dev/null; }
-	$(BIN)/python benchmarks/drift.py --quick
+	$(BIN)/python benchmarks/drift.py --quick --out benchmarks/results/drift_quick.json
 	$(BIN)/python benchmarks/sidecar.py --quick
-	$(BIN)/python benchmarks/operator_scale.py --quick
+	$(BIN)/python benchmarks/operator_scale.py --quick --out benchmarks/results/operator_scale_quick.json
 	$(BIN)/python benchmarks/soak.py --seconds 60
 	$(BIN)/python benchmarks/reliability.py
 	$(BIN)/python benchmarks/experiment_aa.py --simulations 2000 --looks 10,100
