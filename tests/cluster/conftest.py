@@ -311,6 +311,37 @@ def chart_command(release: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     return list(container.get("command") or []) + list(container["args"]), env
 
 
+def launch_operator(
+    release: dict[str, Any], kubeconfig: Path, workdir: Path, index: int, *extra: str,
+    prometheus_url: str = "", env: dict[str, str] | None = None,
+) -> ClusterOperator:  # fmt: skip
+    """The operator as the chart runs it, as a process here: the chart's args and env, with its
+    liveness and metrics on free loopback ports, plain logs to ``workdir/operator-INDEX.log``, a 1 s
+    tick and ``kubeconfig`` (the chart's ServiceAccount)."""
+    args, chart_env = chart_command(release)
+    assert args[0] == "run", args
+    moved, metrics_port = [], free_port()
+    for arg in args[1:]:
+        if arg.startswith("--liveness="):
+            arg = f"--liveness=http://127.0.0.1:{free_port()}/healthz"
+        elif arg.startswith("--metrics="):
+            arg = f"--metrics=127.0.0.1:{metrics_port}"
+        elif arg.startswith("--log-format="):
+            arg = "--log-format=plain"  # for a reader of the test log
+        moved.append(arg)
+    if prometheus_url:
+        moved.append(f"--prometheus-url={prometheus_url}")
+    name = f"modelmonitor-{index}"
+    log = workdir / f"operator-{index}.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelmonitor.cli", "run", *moved, *extra],
+        env={**os.environ, **chart_env, "MODELMONITOR_TICK": "1s", "POD_ID": name,
+             "KUBECONFIG": str(kubeconfig), **(env or {})},
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    return ClusterOperator(proc, log, name, f"http://127.0.0.1:{metrics_port}/metrics")
+
+
 @pytest.fixture
 def start_operator(
     k8s: K8s, release: dict[str, Any], operator_kubeconfig: Path, tmp_path: Path
@@ -324,28 +355,8 @@ def start_operator(
         *extra: str, prometheus_url: str = "", env: dict[str, str] | None = None,
         forbidden_expected: bool = False,
     ) -> ClusterOperator:  # fmt: skip
-        args, chart_env = chart_command(release)
-        assert args[0] == "run", args
-        moved, metrics_port = [], free_port()
-        for arg in args[1:]:
-            if arg.startswith("--liveness="):
-                arg = f"--liveness=http://127.0.0.1:{free_port()}/healthz"
-            elif arg.startswith("--metrics="):
-                arg = f"--metrics=127.0.0.1:{metrics_port}"
-            elif arg.startswith("--log-format="):
-                arg = "--log-format=plain"  # for a reader of the test log
-            moved.append(arg)
-        if prometheus_url:
-            moved.append(f"--prometheus-url={prometheus_url}")
-        name = f"modelmonitor-{len(started)}"
-        log = tmp_path / f"operator-{len(started)}.log"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "modelmonitor.cli", "run", *moved, *extra],
-            env={**os.environ, **chart_env, "MODELMONITOR_TICK": "1s", "POD_ID": name,
-                 "KUBECONFIG": str(operator_kubeconfig), **(env or {})},
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        handle = ClusterOperator(proc, log, name, f"http://127.0.0.1:{metrics_port}/metrics")
+        handle = launch_operator(release, operator_kubeconfig, tmp_path, len(started), *extra,
+                                 prometheus_url=prometheus_url, env=env)  # fmt: skip
         started.append((handle, forbidden_expected))
         return handle
 

@@ -283,32 +283,10 @@ class OperatorStarter:
         self.started: list[Any] = []
 
     def __call__(self, *extra: str, prometheus_url: str = "", env: dict[str, str] | None = None) -> Any:
-        import sys
+        from tests.cluster.conftest import launch_operator
 
-        from tests.cluster.conftest import ClusterOperator, chart_command
-        from tests.helpers.processes import free_port
-
-        args, chart_env = chart_command(self.release)
-        moved, metrics_port = [], free_port()
-        for arg in args[1:]:
-            if arg.startswith("--liveness="):
-                arg = f"--liveness=http://127.0.0.1:{free_port()}/healthz"
-            elif arg.startswith("--metrics="):
-                arg = f"--metrics=127.0.0.1:{metrics_port}"
-            elif arg.startswith("--log-format="):
-                arg = "--log-format=plain"
-            moved.append(arg)
-        if prometheus_url:
-            moved.append(f"--prometheus-url={prometheus_url}")
-        name = f"modelmonitor-{len(self.started)}"
-        log = self.workdir / f"operator-{len(self.started)}.log"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "modelmonitor.cli", "run", *moved, *extra],
-            env={**os.environ, **chart_env, "MODELMONITOR_TICK": "1s", "POD_ID": name,
-                 "KUBECONFIG": str(self.kubeconfig), **(env or {})},
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        handle = ClusterOperator(proc, log, name, f"http://127.0.0.1:{metrics_port}/metrics")
+        handle = launch_operator(self.release, self.kubeconfig, self.workdir, len(self.started), *extra,
+                                 prometheus_url=prometheus_url, env=env)  # fmt: skip
         self.started.append(handle)
         return handle
 
