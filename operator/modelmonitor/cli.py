@@ -30,6 +30,9 @@ COMMANDS: dict[str, str] = {
     "status": "modelmonitor.commands.status",
     "report": "modelmonitor.commands.report",
     "backtest": "modelmonitor.commands.backtest",
+    "explain": "modelmonitor.commands.explain",
+    "erase": "modelmonitor.commands.erase",
+    "audit": "modelmonitor.commands.audit",
     "demo": "modelmonitor.demo.commands",
     "demo-model": "modelmonitor.demo.model",
 }

@@ -19,6 +19,7 @@ from modelmonitor.api.spec.actions import (
 )
 from modelmonitor.api.spec.drift import Capture, ConfigMapKeyRef, Drift, Reference
 from modelmonitor.api.spec.experiment import Challenger, Experiment
+from modelmonitor.api.spec.explain import Explain
 from modelmonitor.api.spec.monitor import ModelMonitorSpec
 from modelmonitor.api.spec.observability import Check, Prometheus, SLOs
 from modelmonitor.api.spec.performance import ConceptDrift, Metric, Performance, Segment
@@ -66,6 +67,7 @@ __all__ = [
     "DriftMethod",
     "Duration",
     "Experiment",
+    "Explain",
     "FreeObject",
     "Metric",
     "MetricName",

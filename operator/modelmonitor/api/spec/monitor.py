@@ -9,6 +9,7 @@ from modelmonitor.api.rules import Model, Rule
 from modelmonitor.api.spec.actions import Actions
 from modelmonitor.api.spec.drift import Drift
 from modelmonitor.api.spec.experiment import Experiment
+from modelmonitor.api.spec.explain import Explain
 from modelmonitor.api.spec.observability import Check, Prometheus, SLOs
 from modelmonitor.api.spec.performance import Performance
 from modelmonitor.api.spec.target import Sidecar, Target, Window
@@ -39,8 +40,21 @@ class ModelMonitorSpec(Model):
     performance: Performance | None = Field(default=None, description="Quality from ground-truth feedback.")
     actions: Actions = Field(default_factory=Actions, description="What to do on a breach.")
     experiment: Experiment | None = Field(default=None, description="A/B test against a challenger.")
+    explain: Explain = Field(
+        default_factory=Explain, description="Per-prediction explanations (off by default)."
+    )
+    retention: Duration = Field(
+        default="720h",
+        description="How long captured rows, labels, explanations and audit records are kept (default 30 days).",
+    )
 
     rules = (
+        Rule(
+            cel="!has(self.retention) || duration(self.retention) >= duration('1h')",
+            message="retention must be at least 1h",
+            check=lambda s: (cel_seconds(s.retention) or 0.0) >= 3600,
+            field="retention",
+        ),
         Rule(
             cel="duration(self.interval) >= duration('5s')",
             message="interval must be at least 5s",
