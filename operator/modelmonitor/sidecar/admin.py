@@ -94,6 +94,7 @@ def build_handler(
     metrics: SidecarMetrics,
     proxy: ProxyServer | None = None,
     access: AdminAccess | None = None,
+    explanations: Handler | None = None,
 ) -> Handler:
     """The admin API as one handler for ``adminhttp``; ``proxy`` (optional) adds connection figures to
     ``/healthz``; ``access`` (default: chosen from ``config``, reading the token file) guards window
@@ -134,6 +135,9 @@ def build_handler(
     def metrics_handler(request: Request) -> Response:
         return Response(200, metrics.render(), CONTENT_TYPE)
 
+    def explanations_off(request: Request) -> Response:
+        return _error(404, "explanations are off on this sidecar: set spec.explain.sampleRate above 0")
+
     def health_handler(request: Request) -> Response:
         body: dict[str, Any] = {"status": "ok", "model": model, "window_rows": len(window.rows)}
         if proxy is not None:
@@ -144,6 +148,8 @@ def build_handler(
     routes: dict[str, tuple[tuple[str, ...], Handler]] = {
         "/v1/window": (("GET", "HEAD"), _guard(access, metrics, window_handler)),
         "/v1/feedback": (("POST",), _guard(access, metrics, feedback_handler)),
+        # explanations (sidecar/explain.py): answered 404 with the fix while they are off
+        "/v1/explanations": (("GET", "HEAD"), _guard(access, metrics, explanations or explanations_off)),
         "/metrics": (("GET", "HEAD"), metrics_handler),
         "/healthz": (("GET", "HEAD"), health_handler),
     }

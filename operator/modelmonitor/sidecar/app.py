@@ -56,11 +56,19 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
     writer = LogWriter(audit=audit, on_drop=lambda n: metrics.dropped("log_backpressure", n))
     redactor = Redactor(config.redact, config.redact_mode, config.redact_salt, config.detect)
     capture = Capture(config, metrics, window, redactor, writer)
+    explainer, explanations = None, None
+    if config.explain_sample_rate > 0:  # imported only when on: the sidecar's memory stays as it was
+        from modelmonitor.sidecar import explain
+
+        explainer = explain.Explainer(config, redactor, writer)
+        explanations = explain.handler(explainer)
+        capture.explainer = explainer
+        metrics.explain_stats = explainer.stats
     pool = UpstreamPool(config.upstream[0], config.upstream[1], config.connect_timeout)
     proxy = ProxyServer(config, pool, capture.on_finish)
     metrics.stale_counts = lambda: proxy.stale
 
-    handler = build_handler(config, window, metrics, proxy, access)
+    handler = build_handler(config, window, metrics, proxy, access, explanations=explanations)
     admin = await start_server(handler, config.admin[0], config.admin[1], MAX_FEEDBACK_BYTES, too_large)
     server = await loop.create_server(
         lambda: ClientConnection(proxy), config.listen[0], config.listen[1], reuse_address=True, backlog=2048
@@ -100,6 +108,7 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
                 window.evict()
 
     sweep_task = loop.create_task(sweeper())
+    explain_task = loop.create_task(explainer.run()) if explainer is not None else None
     if os.environ.get("MODELMONITOR_GC_TUNE", "1") == "1":
         # Everything built so far lives for the whole process: keep it out of every collection, and
         # collect the young generation less often (the request path allocates many short-lived objects).
@@ -116,6 +125,8 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
             await asyncio.sleep(0.05)
         proxy.close_all()
         sweep_task.cancel()
+        if explain_task is not None:
+            explain_task.cancel()
         admin.close()
         pool.close()
         capture.flush()

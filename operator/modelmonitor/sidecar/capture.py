@@ -20,6 +20,7 @@ from modelmonitor.sidecar.logline import cap_payload, iso_time
 if TYPE_CHECKING:
     from modelmonitor.sidecar.config import SidecarConfig
     from modelmonitor.sidecar.exchange import Exchange
+    from modelmonitor.sidecar.explain import Explainer
     from modelmonitor.sidecar.logline import LogWriter
     from modelmonitor.sidecar.metrics import SidecarMetrics
     from modelmonitor.sidecar.redact import Redactor
@@ -53,6 +54,7 @@ class Capture:
         self._scheduled = False
         self._lines: list[bytes] = []  # processed lines not yet handed to the writer
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.explainer: Explainer | None = None  # set by the wiring when explanations are on
         metrics.queue_depth = lambda: len(self.queue)
 
     # request path -----------------------------------------------------------------------------------
@@ -162,11 +164,18 @@ class Capture:
         if error:
             line["error"] = error
         if req is not None and req_n and 200 <= status < 300:
-            self._capture(line, ts, rid, path, req, resp)
+            self._capture(line, ts, rid, path, req, resp, url)
         return jsonfast.dumps(line)
 
     def _capture(
-        self, line: dict[str, Any], ts: float, rid: str, path: str, req: list[bytes], resp: Any
+        self,
+        line: dict[str, Any],
+        ts: float,
+        rid: str,
+        path: str,
+        req: list[bytes],
+        resp: Any,
+        url: bytes = b"",
     ) -> None:
         metrics = self.metrics
         try:
@@ -204,3 +213,7 @@ class Capture:
                 outputs["probabilities"] = cap_payload(probs, cap)
             line["outputs"] = outputs
         self.window.add(ts, rid, version, features, preds, probs)
+        if self.explainer is not None:  # raw rows: the explainer redacts what it keeps
+            self.explainer.offer(
+                ts, rid, version, url.decode("latin-1") or path, found.protocol, request, found.features
+            )

@@ -135,6 +135,10 @@ class SidecarConfig:
     idle_timeout: float = 75.0
     max_connections: int = 10_000
     admin_token_file: str = ""
+    explain_sample_rate: float = 0.0
+    explain_calls_per_minute: int = 60
+    explain_background: int = 20
+    explain_max_rows: int = 2048
 
 
 # (flag, env suffix, help, default as text or None)
@@ -197,6 +201,26 @@ _OPTIONS: tuple[tuple[str, str, str, str | None], ...] = (
         "empty: no token, and window and feedback are served only on a loopback --admin address",
         "",
     ),
+    (
+        "--explain-sample-rate",
+        "EXPLAIN_SAMPLE_RATE",
+        "share 0-1 of captured requests explained with KernelSHAP (docs/explanations.md); 0: off",
+        "0",
+    ),
+    (
+        "--explain-calls-per-minute",
+        "EXPLAIN_CALLS_PER_MINUTE",
+        "most calls to the model per minute for explanations (one call per explanation)",
+        "60",
+    ),
+    ("--explain-background", "EXPLAIN_BACKGROUND", "reference rows the explanations perturb from", "20"),
+    (
+        "--explain-max-rows",
+        "EXPLAIN_MAX_ROWS",
+        "most rows in one explanation's batch to the model (64-10000): all coalitions when they fit, "
+        "else sampled",
+        "2048",
+    ),
 )
 
 
@@ -254,6 +278,19 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
         raise ConfigError(f"invalid --sample-rate {rate}: give a share between 0 and 1")
     if rows < 1 or queue < 1 or keep < 1 or max_conn < 1:
         raise ConfigError("--window-rows, --queue-size, --audit-keep and --max-connections must be >= 1")
+    try:
+        explain_rate = float(raw["explain_sample_rate"])
+        explain_calls = int(raw["explain_calls_per_minute"])
+        explain_background = int(raw["explain_background"])
+        explain_rows = int(raw["explain_max_rows"])
+    except ValueError as exc:
+        raise ConfigError(f"invalid --explain-* number: {exc}") from None
+    if not 0.0 <= explain_rate <= 1.0:
+        raise ConfigError(f"invalid --explain-sample-rate {explain_rate}: give a share between 0 and 1")
+    if explain_calls < 1 or explain_background < 1:
+        raise ConfigError("--explain-calls-per-minute and --explain-background must be >= 1")
+    if not 64 <= explain_rows <= 10_000:  # 10,000: the rows a codec reads from one body (codecs.MAX_ROWS)
+        raise ConfigError(f"invalid --explain-max-rows {explain_rows}: give 64 to 10000")
     token_file = raw["admin_token_file"].strip()
     if token_file:
         read_token_file(token_file)  # fail at start, with the flag and the path, not at the first request
@@ -285,4 +322,8 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
         idle_timeout=parse_duration(raw["idle_timeout"]),
         max_connections=max_conn,
         admin_token_file=token_file,
+        explain_sample_rate=explain_rate,
+        explain_calls_per_minute=explain_calls,
+        explain_background=explain_background,
+        explain_max_rows=explain_rows,
     )

@@ -154,6 +154,29 @@ def families(m: SidecarMetrics) -> Iterator[Family]:
     for outcome, count in sorted(m.stale_counts().items()):
         stale.add([*labels, outcome], count)
     yield from (denied, stale)
+    explain = m.explain_stats()
+    if explain is not None:  # explanations on
+        yield from _explanations(explain, labels, names)
+
+
+def _explanations(
+    stats: tuple[dict[str, int], int, int], labels: list[str], names: list[str]
+) -> Iterator[Family]:
+    """What the explainer did (sidecar/explain.py): outcomes, model calls, background rows."""
+    results, calls, background = stats
+    explained = _counter(
+        "explanations",
+        "Sampled requests by outcome: explained, or the reason they were not (budget, queue_full, "
+        "unencodable_<why>, no_background, model_status, model_timeout, ...).",
+        [*names, "result"],
+    )
+    for result, count in sorted(results.items()):
+        explained.add([*labels, result], count)
+    model_calls = _counter("explain_model_calls", "Calls to the model made for explanations.", names)
+    model_calls.add(labels, calls)
+    rows = _gauge("explain_background_rows", "Reference rows the explanations perturb from.", names)
+    rows.add(labels, background)
+    yield from (explained, model_calls, rows)
 
 
 class SidecarMetrics:
@@ -165,6 +188,8 @@ class SidecarMetrics:
         self.window = window
         self.queue_depth: Callable[[], int] = lambda: 0
         self.stale_counts: Callable[[], dict[str, int]] = dict  # set by the wiring to the proxy's counts
+        # (results by reason, model calls, background rows) when explanations are on
+        self.explain_stats: Callable[[], tuple[dict[str, int], int, int] | None] = lambda: None
         self.denied: dict[str, int] = {}
         self.latency = FastHistogram()
         self.model_latency = FastHistogram()
