@@ -2,10 +2,12 @@
 
 - ``GET /v1/window?since=N&limit=M`` -> rows and label events after cursor N (see ``window.py``).
 - ``POST /v1/feedback`` with ``{"id": ..., "label": ...}`` or a list of them -> join counts.
+- ``POST /v1/erase`` with ``{"field": F, "value": V}`` -> a data subject's records removed, counts by
+  store (``erase.py``).
 - ``GET /metrics`` -> Prometheus text format.
 - ``GET /healthz`` -> ``{"status": "ok", ...}``.
 
-Window and feedback are guarded as ``auth.py`` describes (bearer token, loopback only, or refused);
+Window, feedback and erase are guarded as ``auth.py`` describes (bearer token, loopback only, or refused);
 each refusal is answered with a JSON error saying what to do and counted by reason in
 ``modelmonitor_sidecar_admin_denied_total``. Metrics and health are open.
 """
@@ -17,7 +19,10 @@ from typing import TYPE_CHECKING, Any
 from modelmonitor.sidecar import jsonfast
 from modelmonitor.sidecar.adminhttp import Handler, Request, Response, text_response
 from modelmonitor.sidecar.auth import TOKEN_HEADER, AdminAccess, admin_access
+from modelmonitor.sidecar.erase import EraseError, Eraser, parse_request
 from modelmonitor.sidecar.exposition import CONTENT_TYPE
+from modelmonitor.sidecar.redact import Redactor
+from modelmonitor.sidecar.retention import Retention
 
 if TYPE_CHECKING:
     from modelmonitor.sidecar.config import SidecarConfig
@@ -94,6 +99,7 @@ def build_handler(
     metrics: SidecarMetrics,
     proxy: ProxyServer | None = None,
     access: AdminAccess | None = None,
+    eraser: Eraser | None = None,
     explanations: Handler | None = None,
 ) -> Handler:
     """The admin API as one handler for ``adminhttp``; ``proxy`` (optional) adds connection figures to
@@ -132,6 +138,17 @@ def build_handler(
         status = 400 if counts["invalid"] == len(items) and items else 200
         return _json({**counts, "received": len(items)}, status)
 
+    if eraser is None:  # the wiring passes the capture's own (app.py); this one hashes with the config's salt
+        redactor = Redactor(config.redact, config.redact_mode, config.redact_salt, config.detect)
+        eraser = Eraser(Retention(config.retention, window), redactor)
+
+    def erase_handler(request: Request) -> Response:
+        try:
+            field, value = parse_request(request.body)
+        except EraseError as exc:  # its message never holds the value
+            return _error(400, str(exc))
+        return _json(eraser.erase(field, value))
+
     def metrics_handler(request: Request) -> Response:
         return Response(200, metrics.render(), CONTENT_TYPE)
 
@@ -148,6 +165,7 @@ def build_handler(
     routes: dict[str, tuple[tuple[str, ...], Handler]] = {
         "/v1/window": (("GET", "HEAD"), _guard(access, metrics, window_handler)),
         "/v1/feedback": (("POST",), _guard(access, metrics, feedback_handler)),
+        "/v1/erase": (("POST",), _guard(access, metrics, erase_handler)),
         # explanations (sidecar/explain.py): answered 404 with the fix while they are off
         "/v1/explanations": (("GET", "HEAD"), _guard(access, metrics, explanations or explanations_off)),
         "/metrics": (("GET", "HEAD"), metrics_handler),

@@ -17,10 +17,13 @@ from modelmonitor.sidecar.audit import AuditLog
 from modelmonitor.sidecar.auth import admin_access
 from modelmonitor.sidecar.capture import Capture
 from modelmonitor.sidecar.config import SidecarConfig
+from modelmonitor.sidecar.erase import Eraser
 from modelmonitor.sidecar.logline import LogWriter, iso_time
 from modelmonitor.sidecar.metrics import SidecarMetrics
 from modelmonitor.sidecar.proxy import ClientConnection, ProxyServer
 from modelmonitor.sidecar.redact import Redactor
+from modelmonitor.sidecar.retention import SWEEP_SECONDS as RETENTION_SWEEP
+from modelmonitor.sidecar.retention import Retention
 from modelmonitor.sidecar.upstream import UpstreamPool
 from modelmonitor.sidecar.window import Window
 
@@ -56,6 +59,10 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
     writer = LogWriter(audit=audit, on_drop=lambda n: metrics.dropped("log_backpressure", n))
     redactor = Redactor(config.redact, config.redact_mode, config.redact_salt, config.detect)
     capture = Capture(config, metrics, window, redactor, writer)
+    # Retention and erasure of what is captured; a store of other records registers with retention.
+    retention = Retention(config.retention, window, audit)
+    eraser = Eraser(retention, redactor, capture.flush, log=_event)
+    metrics.retention = retention
     explainer, explanations = None, None
     if config.explain_sample_rate > 0:  # imported only when on: the sidecar's memory stays as it was
         from modelmonitor.sidecar import explain
@@ -68,7 +75,18 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
     proxy = ProxyServer(config, pool, capture.on_finish)
     metrics.stale_counts = lambda: proxy.stale
 
-    handler = build_handler(config, window, metrics, proxy, access, explanations=explanations)
+    def retain() -> None:
+        removed = {store: n for store, n in retention.sweep().items() if n}
+        if removed:
+            _event("records past the retention removed", removed=removed, retention_s=retention.seconds)
+
+    async def retainer() -> None:
+        while True:
+            await asyncio.sleep(RETENTION_SWEEP)
+            retain()
+
+    retain()  # at start: what an earlier process left past the retention goes before anything is served
+    handler = build_handler(config, window, metrics, proxy, access, explanations=explanations, eraser=eraser)
     admin = await start_server(handler, config.admin[0], config.admin[1], MAX_FEEDBACK_BYTES, too_large)
     server = await loop.create_server(
         lambda: ClientConnection(proxy), config.listen[0], config.listen[1], reuse_address=True, backlog=2048
@@ -83,6 +101,7 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
         protocol=config.protocol,
         redact=list(config.redact),
         audit_dir=config.audit_dir or None,
+        retention_s=config.retention,
         log_payloads=config.log_payloads,
         admin_auth=access.mode,
         loop=type(loop).__module__,
@@ -108,6 +127,7 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
                 window.evict()
 
     sweep_task = loop.create_task(sweeper())
+    retention_task = loop.create_task(retainer())
     explain_task = loop.create_task(explainer.run()) if explainer is not None else None
     if os.environ.get("MODELMONITOR_GC_TUNE", "1") == "1":
         # Everything built so far lives for the whole process: keep it out of every collection, and
@@ -125,6 +145,7 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
             await asyncio.sleep(0.05)
         proxy.close_all()
         sweep_task.cancel()
+        retention_task.cancel()
         if explain_task is not None:
             explain_task.cancel()
         admin.close()

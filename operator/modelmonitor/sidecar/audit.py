@@ -4,16 +4,24 @@ A segment is ``audit-<UTC yyyymmddThhmmss>-<pid>-<n>.jsonl``. The writer rotates
 when the current one reaches ``segment_bytes`` or ``segment_age`` seconds, and deletes the oldest
 segments beyond ``keep``. Each batch is flushed to the OS as it is written, so a restart loses at most
 what was still queued in memory; after a restart a new segment is started beside the old ones.
-Only the writer thread calls :meth:`AuditLog.write`.
+Only the writer thread calls :meth:`AuditLog.write`; retention (:meth:`AuditLog.prune`: a segment goes
+once its newest record, its modification time, is older than the retention) and erasure
+(:meth:`AuditLog.rewrite`) run on the event loop and take the same lock.
 """
 
 from __future__ import annotations
 
+import calendar
 import os
+import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+
+TEMP_SUFFIX = ".tmp"  # a segment being rewritten by an erasure; a leftover of a crash is deleted at start
+_STAMP = re.compile(r"^audit-(\d{8}T\d{6})-")
 
 
 class AuditLog:
@@ -38,6 +46,11 @@ class AuditLog:
         self._size = 0
         self._n = 0
         self.errors = 0
+        self.lock = threading.Lock()
+        # (until, doomed): lines still queued for the writer when an erasure ran are dropped on write
+        self.filters: list[tuple[float, Callable[[bytes], bool]]] = []
+        for leftover in self.directory.glob(f"audit-*.jsonl{TEMP_SUFFIX}"):
+            leftover.unlink(missing_ok=True)
 
     @property
     def current(self) -> Path | None:
@@ -53,7 +66,17 @@ class AuditLog:
         A batch that does not fit in the current segment is split at line ends; a single line larger
         than ``segment_bytes`` gets a segment of its own.
         """
+        with self.lock:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
         now = self.clock()
+        if self.filters:
+            self.filters = [f for f in self.filters if f[0] > now]
+            for _, doomed in self.filters:
+                data = b"".join(line for line in data.splitlines(keepends=True) if not doomed(line))
+            if not data:
+                return
         if self._file is not None and now - self._opened_at >= self.segment_age:
             self._close()
         if self._size + len(data) <= self.segment_bytes:
@@ -97,4 +120,94 @@ class AuditLog:
                 self._size = 0
 
     def close(self) -> None:
-        self._close()
+        with self.lock:
+            self._close()
+
+    # retention and erasure --------------------------------------------------------------------------
+    def prune(self, older_than: float) -> int:
+        """Delete the segments whose newest record (their modification time) is before ``older_than``
+        (unix seconds), the current one included; returns how many were deleted."""
+        deleted = 0
+        with self.lock:
+            for path in self.segments():
+                try:
+                    if path.stat().st_mtime >= older_than:
+                        continue
+                    if path == self.current:
+                        self._close()
+                    path.unlink()
+                    deleted += 1
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    self.errors += 1
+        return deleted
+
+    def oldest(self) -> float | None:
+        """Unix time of the oldest record kept (the first record of the oldest segment, to the second,
+        from its name); None without segments."""
+        for path in self.segments():
+            match = _STAMP.match(path.name)
+            if match:
+                return float(calendar.timegm(time.strptime(match.group(1), "%Y%m%dT%H%M%S")))
+        return None
+
+    def rewrite(
+        self, hit: Callable[[bytes], bool], doomed: Callable[[bytes], bool], grace: float
+    ) -> tuple[int, int]:
+        """Erasure: remove every line ``doomed`` picks from every segment, keeping the other lines.
+
+        ``hit(data)`` is a fast test of a whole segment (does it hold anything ``doomed`` could pick);
+        a segment with lines removed is written to a temporary file beside it, synced, given the old
+        modification time (so retention still sees its newest record) and renamed over it. Lines
+        still on their way to the writer are dropped on write for ``grace`` seconds. Returns (lines
+        removed, segments rewritten)."""
+        removed = rewritten = 0
+        with self.lock:
+            self.filters.append((self.clock() + grace, doomed))
+            for path in self.segments():
+                try:
+                    data = path.read_bytes()
+                except FileNotFoundError:
+                    continue
+                if not hit(data):
+                    continue
+                lines = data.splitlines(keepends=True)
+                kept = [line for line in lines if not doomed(line)]
+                if len(kept) == len(lines):
+                    continue
+                if path == self.current:
+                    self._close()  # the next write starts a new segment
+                removed += len(lines) - len(kept)
+                rewritten += 1
+                if kept:
+                    _replace(path, b"".join(kept))
+                else:
+                    path.unlink()
+                    _sync_dir(path.parent)
+        return removed, rewritten
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``data`` over ``path`` atomically (temporary file, fsync, rename, fsync of the folder)."""
+    stat = path.stat()
+    temp = path.with_name(path.name + TEMP_SUFFIX)
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.utime(temp, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _sync_dir(path.parent)
+
+
+def _sync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -130,6 +130,7 @@ class SidecarConfig:
     audit_segment_bytes: int = 64 * 1024 * 1024
     audit_segment_age: float = 3600.0
     audit_keep: int = 48
+    retention: float = 720 * 3600.0  # seconds a captured record is kept at most (spec.retention)
     upstream_timeout: float = 60.0
     connect_timeout: float = 5.0
     idle_timeout: float = 75.0
@@ -190,6 +191,12 @@ _OPTIONS: tuple[tuple[str, str, str, str | None], ...] = (
     ("--audit-segment-bytes", "AUDIT_SEGMENT_BYTES", "rotate an audit segment at this size", "64MiB"),
     ("--audit-segment-age", "AUDIT_SEGMENT_AGE", "rotate an audit segment at this age (duration)", "1h"),
     ("--audit-keep", "AUDIT_KEEP", "number of audit segments kept (oldest deleted)", "48"),
+    (
+        "--retention",
+        "RETENTION",
+        "longest a captured record (window row, label, audit segment) is kept, at least 1h (duration)",
+        "720h",
+    ),
     ("--upstream-timeout", "UPSTREAM_TIMEOUT", "time allowed for the model's answer (duration)", "60s"),
     ("--connect-timeout", "CONNECT_TIMEOUT", "time allowed to connect to the model (duration)", "5s"),
     ("--idle-timeout", "IDLE_TIMEOUT", "close idle client connections after (duration)", "75s"),
@@ -242,6 +249,13 @@ def _bool(text: str, what: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"invalid {what} {text!r}: write true or false")
+
+
+def _retention(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds < 3600:
+        raise ConfigError(f"invalid --retention {text!r}: keep records at least 1h (as spec.retention)")
+    return seconds
 
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> SidecarConfig:
@@ -317,6 +331,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
         audit_segment_bytes=parse_size(raw["audit_segment_bytes"]),
         audit_segment_age=parse_duration(raw["audit_segment_age"]),
         audit_keep=keep,
+        retention=_retention(raw["retention"]),
         upstream_timeout=parse_duration(raw["upstream_timeout"]),
         connect_timeout=parse_duration(raw["connect_timeout"]),
         idle_timeout=parse_duration(raw["idle_timeout"]),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from modelmonitor.sidecar.exposition import Family, render
 
 if TYPE_CHECKING:
+    from modelmonitor.sidecar.retention import Retention
     from modelmonitor.sidecar.window import Window
 
 PREFIX = "modelmonitor_sidecar"
@@ -154,9 +155,36 @@ def families(m: SidecarMetrics) -> Iterator[Family]:
     for outcome, count in sorted(m.stale_counts().items()):
         stale.add([*labels, outcome], count)
     yield from (denied, stale)
+    if m.retention is not None:
+        yield from _lifecycle(m.retention, labels, names)
     explain = m.explain_stats()
     if explain is not None:  # explanations on
         yield from _explanations(explain, labels, names)
+
+
+def _lifecycle(retention: Retention, labels: list[str], names: list[str]) -> Iterator[Family]:
+    """The age of the oldest record of each store, and what retention and erasure removed."""
+    oldest = _gauge(
+        "oldest_record_age_seconds",
+        "Age of the oldest record kept, by store (window rows, labels, audit segments, and the stores "
+        "registered with the retention); 0 when the store is empty. Kept at most --retention.",
+        [*names, "store"],
+    )
+    for store, age in sorted(retention.oldest_ages().items()):
+        oldest.add([*labels, store], age)
+    removed = _counter(
+        "retention_removed",
+        "Records removed for being older than --retention, by store (audit: segments).",
+        [*names, "store"],
+    )
+    for store, count in sorted(retention.removed.items()):
+        removed.add([*labels, store], count)
+    erased = _counter(
+        "erased_records", "Records removed by POST /v1/erase, by store (audit: lines).", [*names, "store"]
+    )
+    for store, count in sorted(retention.erased.items()):
+        erased.add([*labels, store], count)
+    yield from (oldest, removed, erased)
 
 
 def _explanations(
@@ -188,6 +216,7 @@ class SidecarMetrics:
         self.window = window
         self.queue_depth: Callable[[], int] = lambda: 0
         self.stale_counts: Callable[[], dict[str, int]] = dict  # set by the wiring to the proxy's counts
+        self.retention: Retention | None = None  # set by the wiring: record ages, retention, erasure
         # (results by reason, model calls, background rows) when explanations are on
         self.explain_stats: Callable[[], tuple[dict[str, int], int, int] | None] = lambda: None
         self.denied: dict[str, int] = {}

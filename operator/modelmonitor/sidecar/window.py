@@ -16,7 +16,7 @@ import collections
 import os
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,6 +215,69 @@ class Window:
                 break
             del pending[key]
             self.labels_lost += 1
+
+    # retention and erasure (sidecar/retention.py, sidecar/erase.py) --------------------------------
+    def remove(self, doomed: Callable[[Row], bool], ids: Collection[str] = ()) -> tuple[list[Row], int]:
+        """Remove the rows ``doomed`` picks or whose id is in ``ids``, their labels (on the row, its
+        label events, its batch's entry) and the labels waiting under ``ids`` or under the id or
+        request id of a removed row. Returns the rows removed and how many waiting labels went."""
+        wanted = set(ids)
+        rows = self.rows
+        gone = [r for r in rows if (r.id and r.id in wanted) or doomed(r)]
+        if gone:
+            seqs = {r.seq for r in gone}
+            kept = [r for r in rows if r.seq not in seqs]
+            rows.clear()
+            rows.extend(kept)
+            for row in gone:
+                if row.id and self.by_id.get(row.id) is row:
+                    del self.by_id[row.id]
+                if row.batch:
+                    self.batches.pop(row.batch, None)
+            events = [e for e in self.events if e[1] not in seqs]
+            self.events.clear()
+            self.events.extend(events)
+            wanted.update(r.id for r in gone if r.id)
+            wanted.update(r.batch for r in gone if r.batch)
+        waiting = [key for key in self.pending if key in wanted]
+        for key in waiting:
+            del self.pending[key]
+        return gone, len(waiting)
+
+    def prune(self, older_than: float) -> tuple[int, int]:
+        """Retention: remove rows captured before ``older_than`` (unix seconds) with their labels, and
+        labels (joined or waiting) that arrived before it. Returns (rows, labels) removed; a label
+        is counted once, whether it was held on its row, in a label event or both."""
+        rows_n, labelled = 0, set[int]()
+        if any(r.ts < older_than for r in self.rows):
+            gone, waiting = self.remove(lambda r: r.ts < older_than)
+            rows_n = len(gone)
+            labelled.update(r.seq for r in gone if r.label is not None)
+        else:
+            waiting = 0
+        for row in self.rows:  # a label that waited for its prediction may predate the row
+            if row.label_ts is not None and row.label_ts < older_than:
+                row.label, row.label_ts = None, None
+                labelled.add(row.seq)
+        events = self.events
+        if events and min(e[4] for e in events) < older_than:
+            kept = [e for e in events if e[4] >= older_than]
+            labelled.update(e[1] for e in events if e[4] < older_than)
+            events.clear()
+            events.extend(kept)
+        old = [key for key, (_, expiry) in self.pending.items() if expiry - self.label_ttl < older_than]
+        for key in old:
+            del self.pending[key]
+        return rows_n, len(labelled) + waiting + len(old)
+
+    def oldest(self) -> tuple[float | None, float | None]:
+        """Unix times of the oldest row kept and of the oldest label kept apart from its row (a label
+        event or a waiting label); None for an empty store."""
+        row = min((r.ts for r in self.rows), default=None) if self.rows else None
+        stamps = [self.events[0][4]] if self.events else []
+        if self.pending:
+            stamps.append(next(iter(self.pending.values()))[1] - self.label_ttl)
+        return row, min(stamps) if stamps else None
 
     # feedback ---------------------------------------------------------------------------------------
     def feedback(self, row_id: str, label: Any) -> str:

@@ -1,0 +1,248 @@
+"""Erasure of one data subject: ``POST /v1/erase`` with ``{"field": F, "value": V}``.
+
+Everything this sidecar keeps of the requests where feature ``F`` (matched as redaction matches
+names: ignoring case) holds ``V`` goes: window rows whose ``F`` is ``V`` or ``V``'s salted hash as
+``redact.py`` writes it (same salt), their labels (joined, in label events, waiting), every audit
+line that carries such a value under ``F`` or the hash anywhere (an address the e-mail detector
+replaced inside a text), every audit line and label of those requests' ids, and the records of the
+stores registered with the retention (explanations) under those ids. Numbers match across their
+spellings (``42``, ``"42"``, ``42.0``). The audit segments are rewritten atomically (``audit.py``).
+
+The value is never logged, counted by value, echoed in an answer or an error: the answer holds
+counts per store only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
+
+from modelmonitor.sidecar import jsonfast
+from modelmonitor.sidecar.redact import luhn_ok
+from modelmonitor.sidecar.retention import AUDIT, LABELS, WINDOW
+from modelmonitor.sidecar.window import MAX_STRING
+
+if TYPE_CHECKING:
+    from modelmonitor.sidecar.redact import Redactor
+    from modelmonitor.sidecar.retention import Retention
+    from modelmonitor.sidecar.window import Row
+
+MAX_FIELD_CHARS = 256
+MAX_VALUE_CHARS = 4096
+MAX_DEPTH = 64
+GRACE_SECONDS = 60.0  # lines still queued for the audit writer when an erasure runs are dropped on write
+_REQUEST_ID = re.compile(rb'"request_id":"((?:[^"\\]|\\.)*)"')
+USAGE = '{"field": "<feature name>", "value": "<the value to erase, a string or a number>"}'
+
+
+class EraseError(ValueError):
+    """A request to erase that cannot be done as sent; the message never holds the value."""
+
+
+def parse_request(body: bytes) -> tuple[str, str | int | float]:
+    """``(field, value)`` from a ``POST /v1/erase`` body; EraseError says what is wrong with it."""
+    try:
+        payload = jsonfast.loads(body)
+    except ValueError:
+        raise EraseError(f"the body must be JSON: {USAGE}") from None
+    if not isinstance(payload, dict):
+        raise EraseError(f"the body must be a JSON object: {USAGE}")
+    unknown = sorted(str(k)[:64] for k in payload if k not in ("field", "value"))
+    if unknown:
+        raise EraseError(f"unknown key(s) {', '.join(map(repr, unknown))}: send only {USAGE}")
+    missing = [k for k in ("field", "value") if k not in payload]
+    if missing:
+        raise EraseError(f"missing {' and '.join(missing)}: send {USAGE}")
+    field, value = payload["field"], payload["value"]
+    if not isinstance(field, str) or not field.strip() or len(field) > MAX_FIELD_CHARS:
+        raise EraseError(
+            f"field must be a feature name: a non-empty string of at most {MAX_FIELD_CHARS} characters"
+        )
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise EraseError(f"value must be a string or a number, not {_kind(value)}")
+    if isinstance(value, str) and not 0 < len(value) <= MAX_VALUE_CHARS:
+        raise EraseError(f"value must be a non-empty string of at most {MAX_VALUE_CHARS} characters")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise EraseError("value must be a finite number")
+    return field, value
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", type(None): "null", list: "a list", dict: "an object"}.get(type(value), "that")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+class Subject:
+    """One data subject: a field name and the forms its value takes in what the sidecar keeps (its
+    text, cut as the window cuts strings, its numeric spellings, and the salted hashes of each)."""
+
+    def __init__(self, field: str, value: str | int | float, redactor: Redactor) -> None:
+        self.field = field.strip().lower()
+        text = _text(value)
+        plain = {text, text[:MAX_STRING]}
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            plain.add(repr(number))
+            if number.is_integer():
+                plain.add(str(int(number)))
+        hashed = {redactor.hash(t) for t in plain}
+        digits = re.sub(r"\D", "", text)
+        if 13 <= len(digits) <= 19 and luhn_ok(digits):
+            hashed.add(redactor.hash(digits))  # as the card detector hashes a number it finds
+        self.forms = frozenset(plain | hashed)
+        self.hashes = tuple(sorted(hashed))
+        needles = {h.encode() for h in hashed} | {
+            jsonfast.dumps(t) if not _numeric(t) else t.encode() for t in plain
+        }
+        self.needle = re.compile(b"|".join(re.escape(n) for n in sorted(needles)))
+        self._names: dict[tuple[str, ...], tuple[int, ...]] = {}
+
+    def matches(self, value: Any) -> bool:
+        """Whether a kept value is this subject's (its value, or its hash, or a text holding the hash)."""
+        kind = type(value)
+        if kind is str:
+            return value in self.forms or any(h in value for h in self.hashes)
+        if kind is int or kind is float:
+            return repr(value) in self.forms
+        return False
+
+    def row(self, row: Row) -> bool:
+        """Whether a window row holds this subject's value under the field."""
+        where = self._names.get(row.names)
+        if where is None:
+            where = self._names[row.names] = tuple(
+                i for i, name in enumerate(row.names) if name.lower() == self.field
+            )
+        values = row.values
+        return any(self.matches(values[i]) for i in where)
+
+    def tree(self, value: Any, depth: int = 0) -> bool:
+        """Whether a JSON value holds the subject's value under the field (at any depth) or its hash."""
+        if isinstance(value, str):
+            return any(h in value for h in self.hashes)
+        if depth >= MAX_DEPTH:
+            return False
+        if isinstance(value, dict):
+            return any(
+                (str(k).lower() == self.field and self.matches(v)) or self.tree(v, depth + 1)
+                for k, v in value.items()
+            )
+        if isinstance(value, list):
+            return any(self.tree(v, depth + 1) for v in value)
+        return False
+
+    def line(self, line: bytes, ids: Collection[str] = ()) -> tuple[bool, str | None]:
+        """Whether an audit line is this subject's (by value, or by a request id in ``ids``), and its
+        request id. A line that is not JSON goes when it holds one of the value's forms."""
+        if self.needle.search(line) is None and not (ids and _line_id(line) in ids):
+            return False, None
+        try:
+            record = jsonfast.loads(line)
+        except ValueError:
+            return True, None
+        if not isinstance(record, dict):
+            return True, None
+        rid = record.get("request_id")
+        rid = rid if isinstance(rid, str) else None
+        return (rid is not None and rid in ids) or self.tree(record), rid
+
+
+def _numeric(text: str) -> bool:
+    try:
+        return math.isfinite(float(text)) and text.strip() == text
+    except ValueError:
+        return False
+
+
+def _line_id(line: bytes) -> str | None:
+    match = _REQUEST_ID.search(line)
+    return _decoded(match.group(1)) if match is not None else None
+
+
+def _decoded(raw: bytes) -> str | None:
+    """A JSON string's content (escapes and all) as text."""
+    try:
+        text = jsonfast.loads(b'"' + raw + b'"')
+    except ValueError:
+        return None
+    return text if isinstance(text, str) else None
+
+
+class Eraser:
+    """Erases data subjects from the window, the audit trail and the registered stores."""
+
+    def __init__(
+        self,
+        retention: Retention,
+        redactor: Redactor,
+        flush: Callable[[], None] = lambda: None,
+        log: Callable[..., None] | None = None,
+    ) -> None:
+        self.retention = retention
+        self.redactor = redactor
+        self.flush = flush  # capture what is queued first, so it is erased too
+        self.log = log
+        self.erasures = 0
+
+    def erase(self, field: str, value: str | int | float) -> dict[str, Any]:
+        """Remove every record of the subject; returns the counts by store and the requests found."""
+        self.flush()
+        subject = Subject(field, value, self.redactor)
+        retention = self.retention
+        window, audit = retention.window, retention.audit
+        gone, waiting = window.remove(subject.row)
+        ids = {r.id for r in gone if r.id} | {r.batch for r in gone if r.batch}
+        requests = {r.batch or r.id for r in gone if r.batch or r.id}
+        removed = {WINDOW: len(gone), LABELS: sum(r.label is not None for r in gone) + waiting}
+        segments = 0
+        if audit is not None:
+            found = self._audit_ids(subject)  # requests the window no longer holds
+            requests |= found
+            ids |= found
+            more, waiting = window.remove(lambda r: False, ids)
+            removed[WINDOW] += len(more)
+            removed[LABELS] += sum(r.label is not None for r in more) + waiting
+            removed[AUDIT], segments = audit.rewrite(
+                lambda data: subject.needle.search(data) is not None or _holds_id(data, ids),
+                lambda line: subject.line(line, ids)[0],
+                GRACE_SECONDS,
+            )
+        for store in retention.stores:
+            removed[store.name] = store.erase(ids)
+        for name, n in removed.items():
+            retention.erased[name] = retention.erased.get(name, 0) + n
+        self.erasures += 1
+        if self.log is not None:  # the field and the counts: never the value
+            self.log("records erased", field=field[:MAX_FIELD_CHARS], removed=removed, requests=len(requests))
+        return {"removed": removed, "requests": len(requests), "segments_rewritten": segments}
+
+    def _audit_ids(self, subject: Subject) -> set[str]:
+        """The request ids of the audit lines holding the subject's value."""
+        assert self.retention.audit is not None
+        found: set[str] = set()
+        for path in self.retention.audit.segments():
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            if subject.needle.search(data) is None:
+                continue
+            for line in data.splitlines():
+                hit, rid = subject.line(line)
+                if hit and rid is not None:
+                    found.add(rid)
+        return found
+
+
+def _holds_id(data: bytes, ids: Collection[str]) -> bool:
+    if not ids:
+        return False
+    return any(_decoded(m.group(1)) in ids for m in _REQUEST_ID.finditer(data))
