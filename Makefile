@@ -76,8 +76,11 @@ setup: $(BIN)/.installed system-deps tools k8s-assets
 install-check:
 	PYTHON=$(PYTHON) bash tests/install/check.sh
 
+# Two workers (pytest-xdist), each file on one of them: a worker runs its own control plane for the
+# cluster tests, so the suite takes about half its serial time. TEST_WORKERS=0 runs it serially.
+TEST_WORKERS ?= 2
 test: setup install-check
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 LINT_PATHS := operator tests $(wildcard benchmarks)
 

@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 from modelmonitor.act import autoscale, outcome
-from modelmonitor.adapters.ports import KubernetesPort
+from modelmonitor.adapters.ports import KubernetesError, KubernetesPort
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.api.status import ConditionType
 from modelmonitor.evaluate.findings import Verdict
@@ -29,6 +29,7 @@ from modelmonitor.workload.routing import plan_unroute, route, selects
 
 log = logging.getLogger(__name__)
 KIND = ConditionType.SIDECAR_INJECTED
+FRESH_READS = 5  # tries of a removal before its error is raised (and Kopf retries the handler)
 
 
 def rolled_out(deployment: dict[str, Any]) -> bool:
@@ -172,6 +173,26 @@ class SidecarActor:
         autoscale.remove(self.kube, namespace, monitor)
         self.unroute(namespace, monitor)
         return self.remove(namespace, target, deployment, monitor)
+
+    def take_out(self, namespace: str, monitor: str, target: str, *, routes: bool = True) -> bool:
+        """On delete: withdraw (the sidecar only, without ``routes``) on fresh reads. A write a
+        controller made meanwhile fails the patch's ``test`` ops (422), and an object gone meanwhile
+        answers 404 (a namespace's teardown does both): each is planned again on a new read, a few
+        times, before the error is raised. False when the sidecar was not in (or the Deployment is gone)."""
+        if routes:
+            autoscale.remove(self.kube, namespace, monitor)
+        for attempt in range(FRESH_READS):
+            try:
+                if routes:
+                    self.unroute(namespace, monitor)
+                deployment = self.kube.get_deployment(namespace, target)
+                return deployment is not None and self.remove(namespace, target, deployment, monitor)
+            except KubernetesError as exc:
+                if exc.status not in (404, 422) or attempt == FRESH_READS - 1:
+                    raise
+                log.info("Taking %s's sidecar out of %s/%s again on a fresh read: %s", monitor, namespace,
+                         target, exc)  # fmt: skip
+        return False
 
     def unroute(self, namespace: str, monitor: str) -> None:
         """Restore every Service this monitor routed through its sidecar."""

@@ -16,9 +16,10 @@ from typing import Any
 from modelmonitor.act import Actor, ActOutcome, Note
 from modelmonitor.act.alerts import Alerter
 from modelmonitor.act.alerts import record as record_alerts
+from modelmonitor.act.audit import Audited, AuditRefused, AuditStore
 from modelmonitor.act.sidecar import SidecarActor
 from modelmonitor.act.state import save_state
-from modelmonitor.adapters.ports import KubernetesPort, SidecarPort, WebhookPort
+from modelmonitor.adapters.ports import KubernetesError, KubernetesPort, SidecarPort, WebhookPort
 from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.api.status import ConditionType, Phase
@@ -28,6 +29,7 @@ from modelmonitor.gather import Gatherer
 from modelmonitor.gather.prometheus import PortFactory
 from modelmonitor.operator.schedule import MissingTargets, due
 from modelmonitor.operator.settings import OperatorSettings
+from modelmonitor.policy import audit as trail
 from modelmonitor.policy import egress
 from modelmonitor.policy.alerts import AlertEvent
 from modelmonitor.policy.request import Request, iso, parse_iso, transitions, with_condition
@@ -48,6 +50,7 @@ class Outcome:
     failures: list[str] = field(default_factory=list)  # stages that failed: prometheus, sidecar, ...
     notes: list[Note] = field(default_factory=list)  # Events about actions and alerts
     alerts: list[AlertEvent] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)  # records for the audit trail (policy/audit.py)
 
 
 class Reconciler:
@@ -72,6 +75,9 @@ class Reconciler:
             kube, webhooks or webhook_adapter.SENDER, egress.parse_patterns(settings.egress_allow)
         )
         self._missing = MissingTargets()
+        self.audit = AuditStore(
+            kube, segments=settings.audit_segments, max_bytes=settings.audit_segment_bytes
+        )
 
     def reconcile(self, req: Request) -> Outcome:
         if not self._missing.due(req, self.settings.retry_seconds):
@@ -125,6 +131,8 @@ class Reconciler:
         out.transitions = transitions(req, out.status_patch["conditions"])
         if out.evaluated and spec.actions.alerts:
             self._alert(spec, req, out)
+        if out.evaluated:
+            self._audit(spec, req, out)
         return out
 
     def cleanup(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
@@ -132,14 +140,10 @@ class Reconciler:
         target = (spec.get("target") or {}).get("deployment")
         if not isinstance(target, str) or not target:
             return
-        deployment = self.kube.get_deployment(namespace, target)
-        if deployment is not None:
-            self.sidecar.withdraw(namespace, name, target, deployment)
+        self.sidecar.take_out(namespace, name, target)
         challenger = ((spec.get("experiment") or {}).get("challenger") or {}).get("deployment")
         if isinstance(challenger, str) and challenger and challenger != target:
-            found = self.kube.get_deployment(namespace, challenger)
-            if found is not None:
-                self.sidecar.remove(namespace, challenger, found, name)
+            self.sidecar.take_out(namespace, name, challenger, routes=False)
 
     # ------------------------------------------------------------------------------------------ stages
 
@@ -183,6 +187,10 @@ class Reconciler:
     def _merge(self, req: Request, out: Outcome, acted: ActOutcome) -> None:
         """What an act stage did, into the outcome: status fields, Events, alerts, failures, conditions."""
         out.status_patch.update(acted.status)
+        if isinstance(acted, Audited):
+            out.audit += [
+                trail.decision(*d, generation=req.generation, now=iso(req.now)) for d in acted.decided
+            ]
         out.notes += acted.notes
         out.alerts += acted.alerts
         out.failures += acted.failures
@@ -201,6 +209,21 @@ class Reconciler:
         out.status_patch["actions"] = record_alerts(
             list(out.status_patch.get("actions") or []), sent, iso(req.now)
         )
+        out.audit += [trail.decision("alert", n.condition or "Alert", "Skipped" if n.reason == "AlertNotSent" else "Failed",
+                                     n.message, generation=req.generation, now=iso(req.now))
+                      for n in sent if n.reason in ("AlertNotSent", "AlertFailed")]  # fmt: skip
+
+    def _audit(self, spec: ModelMonitorSpec, req: Request, out: Outcome) -> None:
+        """This evaluation's actions and decisions not to act (and not to act on missing data) into
+        the audit trail; records past ``spec.retention`` dropped. A failure is an Event, not an error."""
+        conditions = {c["type"]: c for c in out.status_patch["conditions"]}
+        out.audit += trail.blind(spec, conditions, {r["action"] for r in out.audit}, generation=req.generation,
+                                 now=iso(req.now))  # fmt: skip
+        try:
+            self.audit.record(req.namespace, req.name, req.uid, out.audit,
+                              retention_seconds=parse_duration(spec.retention), now=req.now)  # fmt: skip
+        except (KubernetesError, AuditRefused) as exc:
+            out.notes.append(Note(True, "AuditNotSaved", f"audit trail of {req.namespace}/{req.name}: {exc}"))
 
     def _refused(
         self, spec: ModelMonitorSpec, req: Request, deployment: dict[str, Any], out: Outcome
