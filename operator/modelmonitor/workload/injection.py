@@ -160,7 +160,7 @@ def sidecar_container(
         "name": SIDECAR_NAME,
         "image": side.image or image,
         "args": ["sidecar"],
-        "env": env,
+        "env": [*env, *spec.explain.sidecar_env()],  # explanations: no variables while off
         "ports": [
             {"name": PROXY_PORT_NAME, "containerPort": side.listenPort, "protocol": "TCP"},
             {"name": ADMIN_PORT_NAME, "containerPort": side.adminPort, "protocol": "TCP"},
