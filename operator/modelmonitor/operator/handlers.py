@@ -16,16 +16,18 @@ from typing import Any
 
 import kopf
 
+from modelmonitor.act.audit import AuditRefused
 from modelmonitor.adapters.credentials import load_credentials
 from modelmonitor.adapters.kubernetes import KubernetesClient
 from modelmonitor.adapters.ports import KubernetesError
 from modelmonitor.api import crd as crd_api
 from modelmonitor.api.durations import parse_duration
+from modelmonitor.api.times import iso
 from modelmonitor.operator import metrics, serial
 from modelmonitor.operator.reconciler import Reconciler, Request
 from modelmonitor.operator.schedule import due
 from modelmonitor.operator.settings import OperatorSettings, render_selector
-from modelmonitor.policy import egress, retry
+from modelmonitor.policy import audit, egress, retry
 
 SETTINGS = OperatorSettings.from_env()
 PREFIX = "modelmonitor.io"
@@ -220,12 +222,53 @@ def _failed(req: Request, body: Any, patch: kopf.Patch, reason: str, message: st
         kopf.event(body, type="Warning", reason=reason, message=f"{message}; retrying with backoff"[:1024])
 
 
+def _audit(namespace: str, name: str, uid: str, spec: Any, record: dict[str, Any]) -> None:
+    """One record into the monitor's audit trail (docs/audit.md); Kopf retries the handler until it is."""
+    try:
+        reconciler().audit.record(namespace, name, uid, [record], retention_seconds=audit.retention_seconds(
+            dict(spec or {})), now=datetime.datetime.now(tz=datetime.UTC))  # fmt: skip
+    except (KubernetesError, AuditRefused) as exc:
+        raise kopf.TemporaryError(f"audit record not saved: {exc}", delay=SETTINGS.retry_seconds) from None
+
+
+@kopf.on.create(*RESOURCE, id="audit-created", labels=LABELS or None)
+def audit_created(spec: Any, meta: Any, namespace: str, name: str, uid: str, **_: Any) -> None:
+    """The monitor's creation, with its spec and who created it, into its audit trail."""
+    now = iso(datetime.datetime.now(tz=datetime.UTC))
+    _audit(namespace, name, uid, spec, audit.created(dict(spec or {}), dict(meta), now=now))
+
+
+@kopf.on.update(*RESOURCE, id="audit-spec", field="spec", labels=LABELS or None)
+def audit_spec(old: Any, new: Any, meta: Any, namespace: str, name: str, uid: str, **_: Any) -> None:
+    """A change of the spec: the diff and the field managers that made it, into the audit trail."""
+    record = audit.spec_changed(old, new, dict(meta), now=iso(datetime.datetime.now(tz=datetime.UTC)))
+    if record is not None:
+        _audit(namespace, name, uid, new, record)
+
+
+def _audit_deleted(namespace: str, name: str, uid: str, spec: Any, meta: dict[str, Any]) -> None:
+    """The deletion, recorded where it can be (a terminating namespace refuses writes): the trail
+    goes with the monitor right after; the API server's audit log keeps the deletion."""
+    try:
+        _audit(
+            namespace, name, uid, spec, audit.deleted(meta, now=iso(datetime.datetime.now(tz=datetime.UTC)))
+        )
+    except kopf.TemporaryError as exc:
+        logging.getLogger(__name__).warning(
+            "%s/%s: deletion not in its audit trail: %s", namespace, name, exc
+        )
+    reconciler().audit.forget(uid)
+
+
 @kopf.on.delete(*RESOURCE, id="cleanup", labels=LABELS or None)
-async def cleanup(spec: Any, namespace: str, name: str, uid: str, logger: logging.Logger, **_: Any) -> None:
+async def cleanup(
+    spec: Any, meta: Any, namespace: str, name: str, uid: str, logger: logging.Logger, **_: Any
+) -> None:
     """Restore the Services, then take the sidecar out: exactly what was added, nothing else."""
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(
         EXECUTOR, serial.retire, uid, reconciler().cleanup, namespace, name, dict(spec or {})
     )
+    await loop.run_in_executor(EXECUTOR, _audit_deleted, namespace, name, uid, spec, dict(meta))
     metrics.forget(namespace, name)
     logger.info("Sidecar and Service routes removed for %s/%s", namespace, name)

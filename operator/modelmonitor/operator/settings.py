@@ -86,6 +86,10 @@ class OperatorSettings:
     allows every host: set it in production."""
     reference_max_bytes: int = 64 * 1024 * 1024
     """Largest drift reference the operator downloads from spec.drift.reference.url, in bytes."""
+    audit_segments: int = 8
+    """ConfigMaps in each monitor's audit ring (docs/audit.md); when all are full the oldest is dropped."""
+    audit_segment_bytes: int = 900 * 1024
+    """Bytes of records in one audit ConfigMap before the next one is started (a ConfigMap holds 1 MiB)."""
 
     @property
     def finalizer(self) -> str:
@@ -126,6 +130,12 @@ class OperatorSettings:
                 _env("REFERENCE_MAX_BYTES"),
                 where=ENV_PREFIX + "REFERENCE_MAX_BYTES",
                 default=cls.reference_max_bytes,
+            ),
+            audit_segments=_int("AUDIT_SEGMENTS", str(cls.audit_segments)),
+            audit_segment_bytes=parse_size(
+                _env("AUDIT_SEGMENT_BYTES"),
+                where=ENV_PREFIX + "AUDIT_SEGMENT_BYTES",
+                default=cls.audit_segment_bytes,
             ),
         )
 
