@@ -12,12 +12,14 @@ Paths are written ``spec.checks[0].min``; a key that is not a plain name is quot
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
 
 from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.spec import ModelMonitorSpec
+from modelmonitor.policy.egress import shown
 
 CREATED, SPEC_CHANGED, DELETED = "created", "specChanged", "deleted"
 ACTION, NO_ACTION = "action", "noAction"  # carried out (Done, Failed) / decided against (Skipped, Observed)
@@ -71,15 +73,29 @@ def changes(old: Any, new: Any, prefix: Path = ("spec",)) -> list[tuple[str, Pat
     return out
 
 
+def scrub(value: Any, key: str = "") -> Any:
+    """``value`` with every URL (a string under a key ending in ``url``: a webhook, a reference, a
+    Prometheus) shown as ``scheme://host[:port]`` and a digest: a path or query may hold a token
+    (a Slack webhook's path, a presigned URL's signature), and a changed one still shows as changed."""
+    if isinstance(value, dict):
+        return {k: scrub(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, key) for v in value]
+    if isinstance(value, str) and key.lower().endswith("url"):
+        return f"{shown(value)}/... sha256:{hashlib.sha256(value.encode()).hexdigest()[:12]}"
+    return value
+
+
 def diff_entries(found: list[tuple[str, Path, Any, Any]]) -> list[dict[str, Any]]:
-    """The changes as the record holds them: {op, path, old?, new?}."""
+    """The changes as the record holds them: {op, path, old?, new?}, URLs scrubbed."""
     entries = []
     for op, path, old, new in found:
         entry: dict[str, Any] = {"op": op, "path": render(path)}
+        key = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
         if op != "add":
-            entry["old"] = old
+            entry["old"] = scrub(old, key)
         if op != "remove":
-            entry["new"] = new
+            entry["new"] = scrub(new, key)
         entries.append(entry)
     return entries
 
@@ -135,7 +151,7 @@ def created(spec: dict[str, Any], meta: dict[str, Any], *, now: str) -> dict[str
     found = changes({}, spec)
     return {"time": now, "kind": CREATED, "generation": meta.get("generation"),
             "created": meta.get("creationTimestamp"), "managers": attribute(meta.get("managedFields"), found),
-            "spec": spec}  # fmt: skip
+            "spec": scrub(spec)}  # fmt: skip
 
 
 def spec_changed(old: dict[str, Any] | None, new: dict[str, Any] | None, meta: dict[str, Any], *,

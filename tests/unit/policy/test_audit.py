@@ -119,3 +119,18 @@ def test_decisions_not_to_act_say_why_and_missing_data_is_recorded() -> None:
     assert audit.blind(spec, unknown, {"rollback"}, generation=4, now=NOW) == []  # already said
     assert audit.blind(spec, {"SLOBreached": {"status": "False"}}, set(), generation=4, now=NOW) == []
     assert audit.retention_seconds({}) == 720 * 3600 and audit.retention_seconds({"retention": "2h"}) == 7200
+
+
+def test_a_url_s_path_and_query_never_reach_the_trail_but_a_change_of_them_shows() -> None:
+    token = "T000/B000/XXXXsecretXXXX"
+    old = {"actions": {"alerts": [{"webhook": {"url": f"https://hooks.slack.com/services/{token}"}}]},
+           "drift": {"reference": {"url": "https://bucket.s3.example/ref.json?X-Amz-Signature=abc123sig"}}}  # fmt: skip
+    new = {"actions": {"alerts": [{"webhook": {"url": "https://hooks.slack.com/services/T000/B000/other"}}]}}
+    changed = audit.spec_changed(old, new, {}, now=NOW)
+    made = audit.created(old, {}, now=NOW)
+    text = repr(changed) + repr(made)
+    assert token not in text and "secret" not in text and "abc123sig" not in text and "/services" not in text
+    [url, ref] = changed["changes"] if changed else []
+    assert url["path"] == "spec.actions.alerts[0].webhook.url" and url["old"] != url["new"]
+    assert url["new"].startswith("https://hooks.slack.com/... sha256:")
+    assert ref["old"]["reference"]["url"].startswith("https://bucket.s3.example/... sha256:")
