@@ -153,15 +153,18 @@ class AuditLog:
         return None
 
     def rewrite(
-        self, hit: Callable[[bytes], bool], doomed: Callable[[bytes], bool], grace: float
+        self,
+        spans: Callable[[bytes], list[tuple[int, int]]],
+        doomed: Callable[[bytes], bool],
+        grace: float,
     ) -> tuple[int, int]:
-        """Erasure: remove every line ``doomed`` picks from every segment, keeping the other lines.
+        """Erasure: remove the lines ``spans(data)`` picks in each segment (their byte ranges, in order,
+        newline included), keeping the other lines.
 
-        ``hit(data)`` is a fast test of a whole segment (does it hold anything ``doomed`` could pick);
-        a segment with lines removed is written to a temporary file beside it, synced, given the old
+        A segment with lines removed is written to a temporary file beside it, synced, given the old
         modification time (so retention still sees its newest record) and renamed over it. Lines
-        still on their way to the writer are dropped on write for ``grace`` seconds. Returns (lines
-        removed, segments rewritten)."""
+        still on their way to the writer are dropped on write for ``grace`` seconds when ``doomed``
+        picks them. Returns (lines removed, segments rewritten)."""
         removed = rewritten = 0
         with self.lock:
             self.filters.append((self.clock() + grace, doomed))
@@ -170,18 +173,21 @@ class AuditLog:
                     data = path.read_bytes()
                 except FileNotFoundError:
                     continue
-                if not hit(data):
-                    continue
-                lines = data.splitlines(keepends=True)
-                kept = [line for line in lines if not doomed(line)]
-                if len(kept) == len(lines):
+                drop = spans(data)
+                if not drop:
                     continue
                 if path == self.current:
                     self._close()  # the next write starts a new segment
-                removed += len(lines) - len(kept)
+                kept, at = [], 0
+                for start, end in drop:
+                    kept.append(data[at:start])
+                    at = end
+                kept.append(data[at:])
+                removed += len(drop)
                 rewritten += 1
-                if kept:
-                    _replace(path, b"".join(kept))
+                rest = b"".join(kept)
+                if rest:
+                    _replace(path, rest)
                 else:
                     path.unlink()
                     _sync_dir(path.parent)

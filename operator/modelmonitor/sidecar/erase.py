@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from modelmonitor.sidecar import jsonfast
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 MAX_FIELD_CHARS = 256
 MAX_VALUE_CHARS = 4096
 MAX_DEPTH = 64
+ID_NEEDLES = 64  # up to this many request ids are each looked for in a segment; more: one regex pass
 GRACE_SECONDS = 60.0  # lines still queued for the audit writer when an erasure runs are dropped on write
 _REQUEST_ID = re.compile(rb'"request_id":"((?:[^"\\]|\\.)*)"')
 USAGE = '{"field": "<feature name>", "value": "<the value to erase, a string or a number>"}'
@@ -102,8 +103,12 @@ class Subject:
         needles = {h.encode() for h in hashed} | {
             jsonfast.dumps(t) if not _numeric(t) else t.encode() for t in plain
         }
-        self.needle = re.compile(b"|".join(re.escape(n) for n in sorted(needles)))
+        self.needles = tuple(sorted(needles))  # found with bytes.find: ten times faster than a regex
         self._names: dict[tuple[str, ...], tuple[int, ...]] = {}
+
+    def holds(self, data: bytes) -> bool:
+        """Whether ``data`` holds any form of the value (a fast test before parsing)."""
+        return any(n in data for n in self.needles)
 
     def matches(self, value: Any) -> bool:
         """Whether a kept value is this subject's (its value, or its hash, or a text holding the hash)."""
@@ -139,10 +144,13 @@ class Subject:
             return any(self.tree(v, depth + 1) for v in value)
         return False
 
-    def line(self, line: bytes, ids: Collection[str] = ()) -> tuple[bool, str | None]:
-        """Whether an audit line is this subject's (by value, or by a request id in ``ids``), and its
-        request id. A line that is not JSON goes when it holds one of the value's forms."""
-        if self.needle.search(line) is None and not (ids and _line_id(line) in ids):
+    def line(
+        self, line: bytes, ids: Collection[str] = (), has_id: Callable[[bytes], bool] | None = None
+    ) -> tuple[bool, str | None]:
+        """Whether an audit line is this subject's (by value, or by a request id in ``ids``, which
+        ``has_id`` tells fast), and its request id. A line that is not JSON goes when it holds one of
+        the value's forms."""
+        if not self.holds(line) and not (has_id is not None and has_id(line)):
             return False, None
         try:
             record = jsonfast.loads(line)
@@ -160,11 +168,6 @@ def _numeric(text: str) -> bool:
         return math.isfinite(float(text)) and text.strip() == text
     except ValueError:
         return False
-
-
-def _line_id(line: bytes) -> str | None:
-    match = _REQUEST_ID.search(line)
-    return _decoded(match.group(1)) if match is not None else None
 
 
 def _decoded(raw: bytes) -> str | None:
@@ -210,10 +213,19 @@ class Eraser:
             more, waiting = window.remove(lambda r: False, ids)
             removed[WINDOW] += len(more)
             removed[LABELS] += sum(r.label is not None for r in more) + waiting
+            has_id = _id_test(ids)
+            id_needles = _id_needles(ids)
+
+            def spans(data: bytes) -> list[tuple[int, int]]:
+                found = (
+                    lines_with(data, subject.needles + id_needles)
+                    if id_needles is not None
+                    else lines_of(data)
+                )
+                return [(a, b) for a, b in found if subject.line(data[a:b], ids, has_id)[0]]
+
             removed[AUDIT], segments = audit.rewrite(
-                lambda data: subject.needle.search(data) is not None or _holds_id(data, ids),
-                lambda line: subject.line(line, ids)[0],
-                GRACE_SECONDS,
+                spans, lambda line: subject.line(line, ids, has_id)[0], GRACE_SECONDS
             )
         for store in retention.stores:
             removed[store.name] = store.erase(ids)
@@ -233,16 +245,48 @@ class Eraser:
                 data = path.read_bytes()
             except FileNotFoundError:
                 continue
-            if subject.needle.search(data) is None:
-                continue
-            for line in data.splitlines():
-                hit, rid = subject.line(line)
+            for start, end in lines_with(data, subject.needles):
+                hit, rid = subject.line(data[start:end])
                 if hit and rid is not None:
                     found.add(rid)
         return found
 
 
-def _holds_id(data: bytes, ids: Collection[str]) -> bool:
-    if not ids:
-        return False
-    return any(_decoded(m.group(1)) in ids for m in _REQUEST_ID.finditer(data))
+def _id_needles(ids: Collection[str]) -> tuple[bytes, ...] | None:
+    """The request ids as the log line writes them (``"request_id":"<id>"``), while there are few."""
+    return tuple(b'"request_id":' + jsonfast.dumps(rid) for rid in ids) if len(ids) <= ID_NEEDLES else None
+
+
+def _id_test(ids: Collection[str]) -> Callable[[bytes], bool]:
+    """A test of whether a line holds one of the request ids."""
+    needles = _id_needles(ids)
+    if needles is not None:
+        return lambda data: any(n in data for n in needles)
+    return lambda data: any(_decoded(m.group(1)) in ids for m in _REQUEST_ID.finditer(data))
+
+
+def lines_with(data: bytes, needles: Iterable[bytes]) -> list[tuple[int, int]]:
+    """The byte ranges ``(start, end)`` of the lines of ``data`` (newline included) holding any of
+    ``needles``, in order: found with ``bytes.find``, so a segment is scanned at memory speed and
+    only its lines with a hit are parsed."""
+    found: set[tuple[int, int]] = set()
+    for needle in needles:
+        at = data.find(needle)
+        while at != -1:
+            start = data.rfind(b"\n", 0, at) + 1
+            end = data.find(b"\n", at)
+            end = len(data) if end == -1 else end + 1
+            found.add((start, end))
+            at = data.find(needle, end)
+    return sorted(found)
+
+
+def lines_of(data: bytes) -> list[tuple[int, int]]:
+    """The byte ranges of every line of ``data``."""
+    out, start = [], 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end == -1 else end + 1
+        out.append((start, end))
+        start = end
+    return out
