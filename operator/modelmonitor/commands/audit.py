@@ -123,6 +123,9 @@ def run_audit(args: argparse.Namespace) -> int:
     except (MonitorUnreadable, Unreadable) as exc:
         sys.stderr.write(f"modelmonitor audit: {exc}\n")
         return EXIT_UNREADABLE
+    if not segments:
+        sys.stderr.write(f"modelmonitor audit: ModelMonitor {namespace}/{args.name} has no audit trail yet "
+                         "(the operator writes it: is it running, and does its shard handle this monitor?)\n")  # fmt: skip
     kept = now - datetime.timedelta(seconds=retention_seconds(monitor.get("spec") or {}))
     cutoff = iso(max(kept, since) if since is not None else kept)
     for record in ring.export(segments, since=cutoff, namespace=namespace, monitor=args.name):

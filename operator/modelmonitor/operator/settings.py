@@ -91,6 +91,13 @@ class OperatorSettings:
     audit_segment_bytes: int = 900 * 1024
     """Bytes of records in one audit ConfigMap before the next one is started (a ConfigMap holds 1 MiB)."""
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.audit_segments <= 1000:
+            raise ValueError(f"{ENV_PREFIX}AUDIT_SEGMENTS: {self.audit_segments} is not between 1 and 1000")
+        if not 1024 <= self.audit_segment_bytes <= 1000 * 1024:  # a ConfigMap's data stays under 1 MiB
+            raise ValueError(f"{ENV_PREFIX}AUDIT_SEGMENT_BYTES: {self.audit_segment_bytes} is not between 1Ki "
+                             "and 1000Ki")  # fmt: skip
+
     @property
     def finalizer(self) -> str:
         """The finalizer this operator puts on its monitors. A shard has its own: Kopf removes a
