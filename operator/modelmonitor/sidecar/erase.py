@@ -228,7 +228,7 @@ class Eraser:
                 spans, lambda line: subject.line(line, ids, has_id)[0], GRACE_SECONDS
             )
         for store in retention.stores:
-            removed[store.name] = store.erase(ids)
+            removed[store.name] = store.erase(ids, subject)
         for name, n in removed.items():
             retention.erased[name] = retention.erased.get(name, 0) + n
         self.erasures += 1

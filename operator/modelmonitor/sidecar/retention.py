@@ -7,9 +7,10 @@ stores registered here hold. This is a hard bound on top of the window's own ``m
 ``maxRows`` and the audit trail's ``keep``: a record lives at most the retention plus one sweep
 interval; an audit record at most that plus the segment's age (a segment goes whole).
 
-Another store of per-request records (explanations, ...) plugs in with :meth:`Retention.register`:
-it implements :class:`Store`, and is then pruned by the sweep, erased by ``POST /v1/erase`` (by the
-request ids of the data subject) and reported in ``modelmonitor_sidecar_oldest_record_age_seconds``.
+Another store of records taken from traffic (explanations and their background rows, ...) plugs in
+with :meth:`Retention.register`: it implements :class:`Store`, and is then pruned by the sweep,
+erased by ``POST /v1/erase`` (by the request ids of the data subject, or by the subject's value in
+records that carry no request id) and reported in ``modelmonitor_sidecar_oldest_record_age_seconds``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from modelmonitor.sidecar.audit import AuditLog
+    from modelmonitor.sidecar.erase import Subject
     from modelmonitor.sidecar.window import Window
 
 SWEEP_SECONDS = 60.0  # retention is at least an hour: enforced to within a minute
@@ -40,8 +42,10 @@ class Store(Protocol):
         """Unix time of the oldest record kept; None when empty."""
         ...
 
-    def erase(self, request_ids: Collection[str]) -> int:
-        """Remove every record of these request ids; returns how many."""
+    def erase(self, request_ids: Collection[str], subject: Subject) -> int:
+        """Remove every record of these request ids, and every record ``subject.tree(record)`` (or
+        ``subject.matches(value)``) says holds the subject's value; returns how many. A file on disk
+        is rewritten atomically (temporary file, fsync, rename), as ``audit.py`` does."""
         ...
 
 

@@ -32,10 +32,13 @@ class Clock:
 
 
 class Notes:
+    """A store as the explanations plug in: records by request id, and rows without one (a background)."""
+
     name = "explanations"
 
-    def __init__(self, ids: list[str]) -> None:
+    def __init__(self, ids: list[str], rows: list[dict[str, Any]]) -> None:
         self.ids = set(ids)
+        self.rows = rows
         self.asked: set[str] = set()
 
     def prune(self, older_than: float) -> int:
@@ -44,11 +47,14 @@ class Notes:
     def oldest(self) -> float | None:
         return None
 
-    def erase(self, request_ids: Collection[str]) -> int:
+    def erase(self, request_ids: Collection[str], subject: Subject) -> int:
         self.asked = set(request_ids)
         gone = self.ids & self.asked
         self.ids -= gone
-        return len(gone)
+        rows = [r for r in self.rows if not subject.tree(r)]
+        removed = len(gone) + len(self.rows) - len(rows)
+        self.rows = rows
+        return removed
 
 
 @pytest.mark.parametrize(
@@ -116,7 +122,7 @@ def test_erasure_removes_rows_labels_audit_lines_and_records_of_the_subject_only
     audit.write(line("r1", email=hashed) + line("r3", email=other))
     audit.write(b'{"msg":"explanation","request_id":"r0","attributions":{"x":0.1}}\n')
     current = audit.current
-    notes = Notes(["r0", "r1", "r3"])
+    notes = Notes(["r0", "r1", "r3"], [{"email": hashed, "x": 1.0}, {"email": other, "x": 2.0}])
     retention = Retention(30 * 86400, window, audit, clock=clock)
     retention.register(notes)
     logged: list[dict[str, Any]] = []
@@ -127,11 +133,15 @@ def test_erasure_removes_rows_labels_audit_lines_and_records_of_the_subject_only
 
     assert flushed == [True]
     assert answer == {
-        "removed": {"window": 2, "labels": 2, "audit": 4, "explanations": 2},
+        "removed": {"window": 2, "labels": 2, "audit": 4, "explanations": 3},
         "requests": 3,
         "segments_rewritten": 2,
     }
-    assert notes.asked >= {"r0", "r1", "batch"} and notes.ids == {"r3"}
+    assert (
+        notes.asked >= {"r0", "r1", "batch"}
+        and notes.ids == {"r3"}
+        and notes.rows == [{"email": other, "x": 2.0}]
+    )
     assert [r.id for r in window.rows] == ["r3", "batch#0"] and "r0" not in window.pending
     body = json.dumps(window.query(0))
     assert hashed not in body and EMAIL not in body and other in body

@@ -12,6 +12,7 @@ import pytest
 
 from modelmonitor.sidecar.audit import AuditLog
 from modelmonitor.sidecar.config import ConfigError, resolve
+from modelmonitor.sidecar.erase import Subject
 from modelmonitor.sidecar.metrics import SidecarMetrics
 from modelmonitor.sidecar.retention import Retention
 from modelmonitor.sidecar.window import Window
@@ -54,7 +55,7 @@ class Notes:
     def oldest(self) -> float | None:
         return min(self.records.values(), default=None)
 
-    def erase(self, request_ids: Collection[str]) -> int:
+    def erase(self, request_ids: Collection[str], subject: Subject) -> int:
         gone = [k for k in self.records if k in request_ids]
         for k in gone:
             del self.records[k]
