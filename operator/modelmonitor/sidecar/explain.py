@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 KEEP = 1000  # explanations held in memory
 QUEUE = 8  # sampled requests waiting for the worker; more are dropped (queue_full)
 BACKGROUND_FILE = "explain-background.json"
+SLICE_ROWS = 512  # rows built or read between two turns of the event loop (well under 1 ms each)
 
 
 class TokenBucket:
@@ -88,6 +89,32 @@ def _num(value: Any) -> float | None:
     if isinstance(value, bool):
         return float(value)
     return float(value) if isinstance(value, int | float) else None
+
+
+async def _values(protocol: str, response: Any, n: int) -> tuple[str, list[float]]:
+    """What is explained, and its number for each of the ``n`` rows of the model's answer, read with the codec's
+    response side (the batch's own rows need no decoding); yields to the loop between slices."""
+    if protocol == "kserve-v2":
+        preds, probs, _ = codecs._v2_outputs(response)
+    else:
+        preds, probs = codecs._predictions(response)
+    preds = codecs._align(preds, n)
+    probs = codecs._align(probs, n) if probs is not None else [None] * n
+    first = probs[0]
+    klass = (max(range(len(first)), key=lambda i: _num(first[i]) or 0.0)
+             if isinstance(first, list) and first else None)  # fmt: skip
+    kind = output(preds[0], first, klass)
+    if kind is None:
+        raise ValueError("the model's answer has no number to explain")
+    values = []
+    for i, (p, q) in enumerate(zip(preds, probs, strict=True)):
+        got = output(p, q, klass)
+        if got is None or got[0] != kind[0]:
+            raise ValueError(f"the model's answer has no {kind[0]} for row {i}")
+        values.append(got[1])
+        if i % SLICE_ROWS == SLICE_ROWS - 1:
+            await asyncio.sleep(0)
+    return kind[0], values
 
 
 class Explainer:
@@ -228,27 +255,24 @@ class Explainer:
             raise reencode.Unencodable("no_background", "no background row has this request's features")
         budget = shap.budget_for(self.config.explain_max_rows, len(background))
         plan = shap.plan(len(players), budget, self.rng)
-        rows = shap.perturbed_rows(x, background, players, plan)
-        body = reencode.encode(protocol, request, rows)
+        rows: list[dict[str, Any]] = []
+        for row in shap.iter_rows(x, background, players, plan):
+            rows.append(row)
+            if len(rows) % SLICE_ROWS == 0:
+                await asyncio.sleep(0)  # served traffic first: the loop runs between slices
+        body = jsonfast.dumps(reencode.encode(protocol, request, rows))
+        await asyncio.sleep(0)
         cfg = self.config
-        path = url.split("?", 1)[0]
         self.calls += 1
         started = time.perf_counter()
         status, answer = await modelcall.post(
-            cfg.upstream[0], cfg.upstream[1], url, jsonfast.dumps(body), cfg.upstream_timeout
+            cfg.upstream[0], cfg.upstream[1], url, body, cfg.upstream_timeout
         )
         model_ms = (time.perf_counter() - started) * 1000.0
         if not 200 <= status < 300:
             raise modelcall.ModelCallError("model_status", f"the model answered {status}")
-        found = codecs.decode(protocol, path, body, jsonfast.loads(answer))
-        probs = found.probabilities or [None] * len(rows)
-        first = probs[0]
-        klass = (max(range(len(first)), key=lambda i: _num(first[i]) or 0.0)
-                 if isinstance(first, list) and first else None)  # fmt: skip
-        outputs = [output(p, q, klass) for p, q in zip(found.predictions, probs, strict=True)]
-        if outputs[0] is None or any(o is None or o[0] != outputs[0][0] for o in outputs):
-            raise ValueError("the model's answer has no number to explain for every row")
-        got = shap.solve([o[1] for o in outputs if o is not None], len(background), plan)
+        explained, values = await _values(protocol, jsonfast.loads(answer), len(rows))
+        got = shap.solve(values, len(background), plan)
         attributions = dict(zip(players, (round(v, 12) for v in got.values), strict=True))
         return {
             "time": iso_time(time.time()),
@@ -260,7 +284,7 @@ class Explainer:
             "model": cfg.model_name,
             "version": version,
             "protocol": protocol,
-            "output": outputs[0][0],
+            "output": explained,
             "baseline": got.baseline,
             "prediction": got.prediction,
             "attributions": attributions,

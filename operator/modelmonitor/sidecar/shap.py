@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,19 +156,28 @@ def perturbed_rows(
     """The rows to score, in the order :func:`solve` reads them: x itself; then, for the empty
     coalition and each coalition of the plan, every background row with the coalition's players taken
     from x. Features that are not players keep x's value in every row."""
-    fixed = {k: v for k, v in x.items() if k not in set(players)}
-    rows: list[dict[str, Any]] = [dict(x)]
-    bases = [{**{p: bg[p] for p in players}, **fixed} for bg in background]
-    rows.extend(dict(base) for base in bases)
-    for combo in the_plan.coalitions:
-        taken = {players[j]: x[players[j]] for j in combo}
+    return list(iter_rows(x, background, players, the_plan))
+
+
+def iter_rows(
+    x: Mapping[str, Any],
+    background: Sequence[Mapping[str, Any]],
+    players: Sequence[str],
+    the_plan: Plan,
+) -> Iterator[dict[str, Any]]:
+    """:func:`perturbed_rows` one row at a time (a caller on an event loop can yield between rows)."""
+    order = list(x.keys())  # x's own key order in every row: positional encodings follow it
+    inside = set(players)
+    yield dict(x)
+    bases = [[bg[k] if k in inside else x[k] for k in order] for bg in background]
+    index = {k: i for i, k in enumerate(order)}
+    for combo in ((), *the_plan.coalitions):
+        taken = [(index[players[j]], x[players[j]]) for j in combo]
         for base in bases:
-            row = dict(base)
-            row.update(taken)
-            rows.append(row)
-    # keep x's own key order in every row: positional encodings (lists, tensors) follow it
-    order = list(x.keys())
-    return [{k: r[k] for k in order} for r in rows]
+            values = list(base)
+            for i, v in taken:
+                values[i] = v
+            yield dict(zip(order, values, strict=True))
 
 
 def solve(predictions: Sequence[float], background: int, the_plan: Plan) -> Attribution:
