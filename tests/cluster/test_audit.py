@@ -115,6 +115,9 @@ def test_spec_changes_decisions_rotation_and_deletion_on_the_real_server(
         max(int(cm["metadata"]["annotations"][ring.SEGMENT_ANNOTATION]) for cm in kept) >= 2
     )  # slot 0 reused
     assert all(sum(len(k) + len(v) for k, v in cm["data"].items()) <= 3072 for cm in kept)
+    older, newer = sorted(kept, key=lambda cm: int(cm["metadata"]["annotations"][ring.SEGMENT_ANNOTATION]))
+    assert older["metadata"]["annotations"].get(ring.SEALED_ANNOTATION) == "true"  # a newer one follows
+    assert ring.SEALED_ANNOTATION not in newer["metadata"]["annotations"]
     now = [json.loads(line) for line in audit_cmd(viewer, namespace).stdout.splitlines()]
     changed = [r for r in now if r["kind"] == "specChanged"]
     assert "created" not in {r["kind"] for r in now}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,10 @@ from modelmonitor.workload import audit as ring
 
 log = logging.getLogger(__name__)
 TRIES = 5  # fresh reads after a 409 before the conflict is raised
+
+
+class _Stale(Exception):
+    """The slot held as the newest was sealed by another writer's rotation."""
 
 
 class AuditRefused(Exception):
@@ -61,17 +66,22 @@ class AuditStore:
         Raises KubernetesError when the API server refuses (409s are retried on fresh reads) and
         AuditRefused when a slot's name is taken by a ConfigMap that is not this monitor's."""
         cutoff = iso(now - datetime.timedelta(seconds=retention_seconds))
+        # An id per record: a retry after a write that got through does not add it twice.
+        records = [{**r, "id": r.get("id") or uuid.uuid4().hex[:16]} for r in records]
         with self._lock(uid):
             for attempt in range(TRIES):
                 try:
                     self._write(namespace, monitor, uid, records, cutoff)
                     return
+                except _Stale:
+                    self._rings.pop(uid, None)  # another writer rotated the ring: read it whole
                 except KubernetesError as exc:
                     self._rings.pop(uid, None)  # whatever was cached may be stale now
                     if exc.status != 409 or attempt == TRIES - 1:
                         raise
                     log.info("Audit of %s/%s written meanwhile (409): planned again on a fresh read",
                              namespace, monitor)  # fmt: skip
+            raise KubernetesError(409, "Conflict", f"the audit ring of {namespace}/{monitor} kept changing")
 
     def forget(self, uid: str) -> None:
         """The monitor is gone: what was kept of its ring goes too."""
@@ -122,7 +132,9 @@ class AuditStore:
             read[index] = self._read(namespace, monitor, uid, index) or ring.Segment(
                 index, slots.get(index, Slot(0, None, 0)).number
             )
-        if ring.rotates(read[head], records, self.max_bytes):
+        if uid in self._rings and read[head].sealed:
+            raise _Stale()
+        if read[head].sealed or ring.rotates(read[head], records, self.max_bytes):
             for index in range(self.segments):
                 if index not in read:
                     read[index] = self._read(namespace, monitor, uid, index) or ring.Segment(index, -1)

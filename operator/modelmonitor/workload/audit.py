@@ -6,7 +6,8 @@ is one segment: its data keys are the records' sequence numbers (12 digits, so t
 value one record as one line of JSON; the annotation ``modelmonitor.io/audit-segment`` is the
 segment's number, one more at each rotation. Records go into the newest segment while it stays
 under ``max_bytes``; then the next slot of the ring takes the next number, dropping what it held
-(the oldest segment). Records older than the retention are dropped wherever they are.
+(the oldest segment), and the segment left is sealed (``modelmonitor.io/audit-sealed``). Records
+older than the retention are dropped wherever they are.
 
 A key per record keeps a write small: appending is a merge patch of the new keys, guarded by the
 resourceVersion read, not a rewrite of the whole segment. The same decision repeated (a rollback
@@ -25,6 +26,7 @@ from modelmonitor.policy.audit import signature
 from modelmonitor.workload.jobs import owner_reference
 
 SEGMENT_ANNOTATION = "modelmonitor.io/audit-segment"
+SEALED_ANNOTATION = "modelmonitor.io/audit-sealed"
 MONITOR_LABEL = "modelmonitor.io/monitor"
 KIND_LABEL = "modelmonitor.io/configmap"
 DEFAULT_SEGMENTS = 8
@@ -60,6 +62,7 @@ class Segment:
     number: int
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     version: str | None = None
+    sealed: bool = False  # a newer segment follows
 
     def size(self) -> int:
         return sum(len(k) + len(text(r).encode()) for k, r in self.records.items())
@@ -79,6 +82,7 @@ class Write:
     number: int
     version: str | None
     data: dict[str, str | None]
+    sealed: bool = False
 
 
 def owned(cm: dict[str, Any], monitor: str, uid: str) -> bool:
@@ -92,19 +96,21 @@ def owned(cm: dict[str, Any], monitor: str, uid: str) -> bool:
 def read(cm: dict[str, Any], index: int) -> Segment:
     """A segment from its ConfigMap; a value that is not a JSON object is left out (and kept)."""
     meta = cm.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
     try:
-        number = int((meta.get("annotations") or {}).get(SEGMENT_ANNOTATION, index))
+        number = int(annotations.get(SEGMENT_ANNOTATION, index))
     except ValueError:
         number = index
     records = {}
     for k, v in (cm.get("data") or {}).items():
         try:
             record = json.loads(v)
-        except ValueError:
+        except (ValueError, TypeError):
             continue
         if isinstance(record, dict):
             records[k] = record
-    return Segment(index, number, records, meta.get("resourceVersion"))
+    sealed = annotations.get(SEALED_ANNOTATION) == "true"
+    return Segment(index, number, records, meta.get("resourceVersion"), sealed)
 
 
 def configmap(monitor: str, uid: str, namespace: str, write: Write) -> dict[str, Any]:
@@ -113,7 +119,10 @@ def configmap(monitor: str, uid: str, namespace: str, write: Write) -> dict[str,
         "name": slot_name(monitor, write.index),
         "namespace": namespace,
         "labels": labels(monitor),
-        "annotations": {SEGMENT_ANNOTATION: str(write.number)},
+        "annotations": {
+            SEGMENT_ANNOTATION: str(write.number),
+            **({SEALED_ANNOTATION: "true"} if write.sealed else {}),
+        },
         "ownerReferences": [owner_reference(monitor, uid)],
     }
     data = {k: v for k, v in write.data.items() if v is not None}
@@ -122,8 +131,8 @@ def configmap(monitor: str, uid: str, namespace: str, write: Write) -> dict[str,
 
 def patch(write: Write) -> dict[str, Any]:
     """The merge patch: guarded by the resourceVersion read (a concurrent write answers 409)."""
-    return {"metadata": {"resourceVersion": write.version, "annotations": {SEGMENT_ANNOTATION: str(write.number)}},
-            "data": write.data}  # fmt: skip
+    annotations = {SEGMENT_ANNOTATION: str(write.number), SEALED_ANNOTATION: "true" if write.sealed else None}
+    return {"metadata": {"resourceVersion": write.version, "annotations": annotations}, "data": write.data}
 
 
 def fit(record: dict[str, Any], max_bytes: int) -> dict[str, Any]:
@@ -152,35 +161,44 @@ def plan(
 ) -> tuple[list[Write], dict[int, Segment]]:  # fmt: skip
     """The writes that append ``records`` (oldest first) and drop what is older than ``cutoff`` (an
     RFC 3339 time), and the segments as they will be. ``segments`` holds the slots read (the newest,
-    ``head``, always; the next slot when a rotation may come; those holding expired records);
-    ``last_seq`` the highest sequence number known of the slots not read. The newest writes come
-    first: were the later ones lost, nothing recorded would be."""
+    ``head``, always; every slot when a rotation may come; those holding expired records);
+    ``last_seq`` the highest sequence number known of the slots not read.
+
+    A record whose ``id`` is already there is not added again (a retry after a write that got
+    through). A rotation seals the segment it leaves: a writer holding it as the newest learns from
+    the seal that it is not. The writes come oldest segment first."""
     after = {i: copy.deepcopy(s) for i, s in segments.items()}
     data: dict[int, dict[str, str | None]] = {i: {} for i in after}
-    numbers = {i: s.number for i, s in after.items()}
     seq = max([last_seq, *(s.last_seq() for s in after.values())])
+    known = {r.get(f) for s in after.values() for r in s.records.values() for f in ("id", "lastId")} - {None}
     for i, segment in after.items():  # retention first: what it drops makes room
         for k in [k for k, r in segment.records.items() if last_time(r) < cutoff]:
             del segment.records[k]
             data[i][k] = None
     current = after[head]
     for raw in records:
+        if raw.get("id") is not None and raw.get("id") in known:
+            continue
         record = fit(raw, max_bytes)
-        if _coalesce(current, record, data[current.index], max_bytes):
+        if not current.sealed and _coalesce(current, record, data[current.index], max_bytes):
             continue
         line = text(record)
-        if current.records and current.size() + len(line.encode()) + KEY_DIGITS > max_bytes:
+        if current.sealed or (
+            current.records and current.size() + len(line.encode()) + KEY_DIGITS > max_bytes
+        ):
             index = (current.index + 1) % slots
+            current.sealed = True
             reused = after.setdefault(index, Segment(index, current.number + 1))
             data.setdefault(index, {}).update({k: None for k in reused.records})  # the oldest segment goes
-            reused.records, reused.number = {}, current.number + 1
-            numbers[index] = reused.number
+            reused.records, reused.number, reused.sealed = {}, current.number + 1, False
             current = reused
         seq += 1
         current.records[key(seq)] = record
         data[current.index][key(seq)] = line
-    order = sorted(data, key=lambda i: -numbers[i])
-    writes = [Write(i, numbers[i], after[i].version, data[i]) for i in order if data[i]]
+    changed = [i for i in data if data[i] or i not in segments or (segments[i].number, segments[i].sealed)
+               != (after[i].number, after[i].sealed)]  # fmt: skip
+    writes = [Write(i, after[i].number, after[i].version, data[i], after[i].sealed)
+              for i in sorted(changed, key=lambda i: after[i].number)]  # fmt: skip
     return writes, after
 
 
@@ -201,6 +219,8 @@ def _coalesce(head: Segment, record: dict[str, Any], data: dict[str, str | None]
     if signature(last) != mark:
         return False
     merged = {**last, "count": int(last.get("count") or 1) + 1, "lastTime": record.get("time")}
+    if record.get("id") is not None:
+        merged["lastId"] = record["id"]
     if record.get("message") != last.get("message"):
         merged["lastMessage"] = record.get("message")
     else:

@@ -64,8 +64,8 @@ def test_the_ring_rotates_at_its_bound_and_drops_the_oldest_segment_first() -> N
     assert kept == list(range(kept[0], 61)) and kept[0] > 1  # the newest kept, without a gap
     out = ring.export(list(r.segments.values()), since="", namespace="ns", monitor="m")
     assert [x["seq"] for x in out] == kept and out[-1]["generation"] == 59 and out[0]["monitor"] == "m"
-    # An append is a patch of the new keys only; only a rotation drops keys.
-    assert all(len([v for v in w.data.values() if v is not None]) == 1 for w in r.writes)
+    # An append is a patch of the new keys only (a seal, of none); only a rotation drops keys.
+    assert all(len([v for v in w.data.values() if v is not None]) <= 1 for w in r.writes)
 
 
 def test_records_past_the_retention_are_dropped_by_the_clock() -> None:
@@ -122,3 +122,20 @@ def test_a_record_too_big_for_a_segment_keeps_its_paths_and_says_it_was_cut() ->
     assert (
         ring.export(list(r.segments.values()), since="", namespace="n", monitor="m")[0]["truncated"] is True
     )
+
+
+def test_a_rotation_seals_the_segment_it_leaves_and_a_retried_record_is_not_added_twice() -> None:
+    r = Ring(slots=3, max_bytes=200)  # one record a segment
+    batch = [{**note(i, T0), "id": f"r{i}"} for i in range(3)]
+    r.append(batch, T0, 3600)
+    assert [s.sealed for _, s in sorted(r.segments.items())] == [True, True, False]
+    assert [w.index for w in r.writes] == [0, 1, 2]  # oldest segment first
+    sealed = ring.patch(r.writes[0])["metadata"]["annotations"]
+    assert sealed == {ring.SEGMENT_ANNOTATION: "0", ring.SEALED_ANNOTATION: "true"}
+    before = len(r.writes)
+    r.append(batch, T0, 3600)  # the same records again (a retry after a write that got through)
+    assert len(r.writes) == before and r.keys() == [1, 2, 3]
+    # A sealed newest segment (a writer that rotated and stopped) is left, not written into.
+    r.segments[2].sealed = True
+    r.append([{**note(9, T0), "id": "r9"}], T0, 3600)
+    assert r.segments[0].number == 3 and list(r.segments[0].records) == [ring.key(4)]
