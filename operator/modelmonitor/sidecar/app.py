@@ -71,6 +71,8 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
         explanations = explain.handler(explainer)
         capture.explainer = explainer
         metrics.explain_stats = explainer.stats
+        retention.register(explainer.background)  # under --retention and POST /v1/erase, as the window
+        retention.register(explainer.records)
     pool = UpstreamPool(config.upstream[0], config.upstream[1], config.connect_timeout)
     proxy = ProxyServer(config, pool, capture.on_finish)
     metrics.stale_counts = lambda: proxy.stale

@@ -26,14 +26,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import os
 import random
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelmonitor.sidecar import codecs, jsonfast, modelcall, reencode, shap
 from modelmonitor.sidecar.adminhttp import Request, Response
+from modelmonitor.sidecar.explain_store import KEEP, Background, Records
 from modelmonitor.sidecar.logline import iso_time
 
 if TYPE_CHECKING:
@@ -43,9 +42,7 @@ if TYPE_CHECKING:
     from modelmonitor.sidecar.logline import LogWriter
     from modelmonitor.sidecar.redact import Redactor
 
-KEEP = 1000  # explanations held in memory
 QUEUE = 8  # sampled requests waiting for the worker; more are dropped (queue_full)
-BACKGROUND_FILE = "explain-background.json"
 SLICE_ROWS = 512  # rows built or read between two turns of the event loop (well under 1 ms each)
 
 
@@ -132,55 +129,14 @@ class Explainer:
         self.writer = writer
         self.rng = rng or random.Random()
         self.bucket = TokenBucket(config.explain_calls_per_minute)
-        self.target = config.explain_background
-        self.background: list[dict[str, Any]] = []
-        self.fixed: set[str] = set()
+        self.background = Background(
+            config.explain_background, redactor, config.audit_dir, config.model_version
+        )
+        self.records = Records()
         self.counts: dict[str, int] = {}
         self.calls = 0
         self.queue: collections.deque[tuple[Any, ...]] = collections.deque()
-        self.records: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEEP)
-        self.by_id: dict[str, dict[str, Any]] = {}
-        self.seq = 0
         self._wake = asyncio.Event()
-        self._saved = False
-        self.path = Path(config.audit_dir) / BACKGROUND_FILE if config.audit_dir else None
-        self._load()
-
-    # the background -----------------------------------------------------------------------------
-    def _load(self) -> None:
-        if self.path is None or not self.path.exists():
-            return
-        try:
-            saved = jsonfast.loads(self.path.read_bytes())
-            rows = [r for r in saved["rows"] if isinstance(r, dict)]
-            fixed = {str(f) for f in saved.get("fixed", [])}
-        except (OSError, ValueError, KeyError, TypeError):
-            self.count("background_unreadable")
-            return
-        self.background, self.fixed = rows[: self.target], fixed
-        self._saved = len(self.background) >= self.target
-
-    def _save(self) -> None:
-        if self.path is None:
-            return
-        body = {"created": iso_time(time.time()), "version": self.config.model_version,
-                "fixed": sorted(self.fixed), "rows": self.background}  # fmt: skip
-        tmp = self.path.with_suffix(".tmp")
-        try:
-            tmp.write_bytes(jsonfast.dumps(body))
-            os.replace(tmp, self.path)
-        except OSError:
-            self.count("background_unsaved")
-
-    @property
-    def ready(self) -> bool:
-        return len(self.background) >= self.target
-
-    def _collect(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows[: self.target - len(self.background)]:
-            kept = self.redactor.row(row) if self.redactor.active else dict(row)
-            self.fixed.update(k for k, v in row.items() if k not in kept or kept[k] != v)
-            self.background.append(kept)
 
     # request path side (called by capture, on the loop) ----------------------------------------
     def count(self, result: str) -> None:
@@ -200,9 +156,9 @@ class Explainer:
         try:
             if not rows:
                 return
-            if not self.ready:
-                self._collect(rows)
-                if self.ready:
+            if not self.background.ready:
+                self.background.collect(ts, rows)
+                if self.background.ready:
                     self._wake.set()  # the worker saves the background
                 return
             if self.rng.random() >= self.config.explain_sample_rate:
@@ -229,9 +185,9 @@ class Explainer:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self.ready and not self._saved:
-                self._saved = True
-                await loop.run_in_executor(None, self._save)
+            if self.background.ready and not self.background.saved:
+                self.background.saved = True
+                await loop.run_in_executor(None, self.background.save)
             while self.queue:
                 item = self.queue.popleft()
                 try:
@@ -249,8 +205,8 @@ class Explainer:
     ) -> dict[str, Any]:
         """The explanation record of one request's first row ``x`` (one model call)."""
         redacted = self.redactor.fields
-        players = [k for k in x if k not in self.fixed and k.lower() not in redacted]
-        background = [r for r in self.background if all(p in r for p in players)]
+        players = [k for k in x if k not in self.background.fixed and k.lower() not in redacted]
+        background = [r for r in self.background.rows if all(p in r for p in players)]
         if not background:
             raise reencode.Unencodable("no_background", "no background row has this request's features")
         budget = shap.budget_for(self.config.explain_max_rows, len(background))
@@ -300,47 +256,21 @@ class Explainer:
     def _keep(self, record: dict[str, Any]) -> None:
         if self.writer is not None:
             self.writer.submit(jsonfast.dumps(record) + b"\n", 1)
-        self.seq += 1
-        kept = {**record, "seq": self.seq}
-        if len(self.records) == self.records.maxlen:
-            old = self.records[0]
-            if self.by_id.get(old["request_id"]) is old:
-                del self.by_id[old["request_id"]]
-        self.records.append(kept)
-        self.by_id[record["request_id"]] = kept
+        self.records.add(record)
 
-    # queries ----------------------------------------------------------------------------------
     def since(self, cursor: int, limit: int) -> dict[str, Any]:
-        """Explanations after ``cursor`` (at most ``limit``), and the drift attribution over all of
-        them: the mean attribution per feature, which sums to the shift of the mean prediction from
-        the reference (background) mean."""
-        after = [r for r in self.records if r["seq"] > cursor]
-        page = after[:limit]
-        sums: dict[str, float] = {}
-        for r in after:
-            for name, value in r["attributions"].items():
-                sums[name] = sums.get(name, 0.0) + value
-        n = len(after)
-        drift: dict[str, Any] = {"explanations": n}
-        if n:
-            reference = sum(r["baseline"] for r in after) / n
-            recent = sum(r["prediction"] for r in after) / n
-            ranked = sorted(sums.items(), key=lambda kv: -abs(kv[1]))
-            drift.update(reference=reference, recent=recent, shift=recent - reference,
-                         attribution={k: v / n for k, v in ranked})  # fmt: skip
-        return {
-            "explanations": page,
-            "cursor": page[-1]["seq"] if page else cursor,
-            "more": len(after) > len(page),
-            "drift": drift,
-            "background": {"rows": len(self.background), "target": self.target, "ready": self.ready},
-            "counts": dict(self.counts),
-            "model_calls": self.calls,
-        }
+        """Explanations after ``cursor`` with the drift attribution (``Records.since``), the
+        background's state and the outcomes counted so far."""
+        out = self.records.since(cursor, limit)
+        bg = self.background
+        out["background"] = {"rows": len(bg.rows), "target": bg.target, "ready": bg.ready}
+        out["counts"] = {**self.counts, **bg.errors}
+        out["model_calls"] = self.calls
+        return out
 
     def stats(self) -> tuple[dict[str, int], int, int]:
         """(results by reason, model calls, background rows) for the metrics."""
-        return dict(self.counts), self.calls, len(self.background)
+        return {**self.counts, **self.background.errors}, self.calls, len(self.background.rows)
 
 
 def handler(explainer: Explainer | None) -> Callable[[Request], Response]:
@@ -354,7 +284,7 @@ def handler(explainer: Explainer | None) -> Callable[[Request], Response]:
             return error(404, "explanations are off on this sidecar: set spec.explain.sampleRate above 0")
         rid = request.query.get("id")
         if rid is not None:
-            found = explainer.by_id.get(rid)
+            found = explainer.records.by_id.get(rid)
             if found is None:
                 return error(
                     404, f"no explanation of request {rid[:128]!r} on this pod (it keeps the last {KEEP})"

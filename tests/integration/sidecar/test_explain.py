@@ -182,5 +182,15 @@ def test_the_budget_holds_a_single_record_is_counted_and_the_background_survives
     again = make_sidecar(model.url, *args)
     recent = again.admin_get("/v1/explanations?since=0")
     assert recent["background"] == {"rows": 3, "target": 3, "ready": True}  # read back from the audit volume
-    assert post(again.port, path, make_payload("kserve-v1", make_rows(1, seed=6)), "after")[0] == 200
+    after = make_rows(1, seed=6)[0]
+    assert post(again.port, path, make_payload("kserve-v1", [after]), "after")[0] == 200
     assert explanation(again, "after")["background"] == 3
+
+    # erasure reaches both: the explanation of the subject's request, a background row holding the value
+    first_background = make_rows(9, seed=4)[0]
+    for row in (after, first_background):
+        status, erased = again.admin_post("/v1/erase", {"field": "income", "value": row["income"]})
+        assert status == 200, erased
+    assert request(again.admin, "GET", "/v1/explanations?id=after")[0] == 404
+    assert again.admin_get("/v1/explanations?since=0")["background"]["rows"] == 2
+    assert str(first_background["income"]) not in (tmp_path / "explain-background.json").read_text()
