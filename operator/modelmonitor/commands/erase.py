@@ -5,7 +5,8 @@ runs the sidecar gets ``POST /v1/erase`` (``sidecar/erase.py``) through the API 
 with the user's own credentials and the monitor's admin token in ``X-ModelMonitor-Token``, as
 ``modelmonitor report NAME`` reads windows (commands/report_cluster.py). It prints what each pod
 removed from which store, and which pods it could not reach: an erasure that did not reach every pod
-is not done, and the exit code says so. ``--value-from-stdin`` keeps the value out of shell history;
+is not done, and the exit code says so. A second round sends the subject's request and row ids that
+any pod found to every pod (a label may wait on one pod for a prediction another served). ``--value-from-stdin`` keeps the value out of shell history;
 the value is never printed.
 
 The user needs ``get`` on the ModelMonitor, the Deployments and the admin Secret, ``list`` on
@@ -248,20 +249,42 @@ def target_pods(
 def erase_pods(
     outcome: Outcome, pods: dict[str, tuple[str, int]], token: str, body: dict[str, Any], post: Transport
 ) -> None:
-    """POST the erasure to each pod; the counts, or why a pod was not reached, into ``outcome``."""
+    """POST the erasure to each pod; the counts, or why a pod was not reached, into ``outcome``.
+
+    Then, when more than one pod was reached, the ids of the subject's requests and rows any pod
+    answered go to every pod reached (``{"ids": [...]}``): a label sent to one pod waits there for a
+    prediction another pod served, under the request's id alone."""
+    ids: set[str] = set()
     for pod, (deployment, port) in sorted(pods.items()):
         outcome.deployments[pod] = deployment
-        try:
-            answer = post(outcome.namespace, pod, port, token, body)
-        except ErasureFailed as exc:
-            outcome.unreachable[pod] = str(exc)
-            continue
-        removed = answer.get("removed") if isinstance(answer, dict) else None
-        if not isinstance(removed, dict):
-            outcome.unreachable[pod] = "the sidecar answered without counts: not a ModelMonitor sidecar?"
-            continue
-        outcome.removed[pod] = {str(k): int(v) for k, v in removed.items() if isinstance(v, int)}
-        outcome.requests[pod] = int(answer.get("requests") or 0)
+        answer = _post(outcome, post, pod, port, token, body)
+        if answer is not None:
+            ids.update(i for i in answer.get("ids") or [] if isinstance(i, str))
+    if not ids or len(outcome.removed) < 2:
+        return
+    for pod in sorted(outcome.removed):
+        _post(outcome, post, pod, pods[pod][1], token, {"ids": sorted(ids)})
+
+
+def _post(
+    outcome: Outcome, post: Transport, pod: str, port: int, token: str, body: dict[str, Any]
+) -> dict[str, Any] | None:
+    """One pod's erasure; its counts added to the pod's, or why it failed in ``outcome.unreachable``."""
+    try:
+        answer = post(outcome.namespace, pod, port, token, body)
+    except ErasureFailed as exc:
+        outcome.unreachable[pod] = str(exc)
+        return None
+    removed = answer.get("removed") if isinstance(answer, dict) else None
+    if not isinstance(removed, dict):
+        outcome.unreachable[pod] = "the sidecar answered without counts: not a ModelMonitor sidecar?"
+        return None
+    counts = outcome.removed.setdefault(pod, {})
+    for store, n in removed.items():
+        if isinstance(n, int):
+            counts[str(store)] = counts.get(str(store), 0) + n
+    outcome.requests[pod] = max(outcome.requests.get(pod, 0), int(answer.get("requests") or 0))
+    return answer
 
 
 def proxy_transport(api: Any) -> Transport:

@@ -144,10 +144,10 @@ def build_handler(
 
     def erase_handler(request: Request) -> Response:
         try:
-            field, value = parse_request(request.body)
+            field, value, ids = parse_request(request.body)
         except EraseError as exc:  # its message never holds the value
             return _error(400, str(exc))
-        return _json(eraser.erase(field, value))
+        return _json(eraser.erase(field, value, ids))
 
     def metrics_handler(request: Request) -> Response:
         return Response(200, metrics.render(), CONTENT_TYPE)

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 MAX_FIELD_CHARS = 256
 MAX_VALUE_CHARS = 4096
 MAX_DEPTH = 64
+MAX_IDS = 100_000
+MAX_ID_CHARS = 256  # as the window's ids
 ID_NEEDLES = 64  # up to this many request ids are each looked for in a segment; more: one regex pass
 GRACE_SECONDS = 60.0  # lines still queued for the audit writer when an erasure runs are dropped on write
 _REQUEST_ID = re.compile(rb'"request_id":"((?:[^"\\]|\\.)*)"')
@@ -42,18 +44,25 @@ class EraseError(ValueError):
     """A request to erase that cannot be done as sent; the message never holds the value."""
 
 
-def parse_request(body: bytes) -> tuple[str, str | int | float]:
-    """``(field, value)`` from a ``POST /v1/erase`` body; EraseError says what is wrong with it."""
+def parse_request(body: bytes) -> tuple[str, str | int | float | None, list[str]]:
+    """``(field, value, ids)`` from a ``POST /v1/erase`` body; EraseError says what is wrong with it.
+
+    The body names the subject, ``{"field": F, "value": V}``, or the ids of the subject's requests and
+    rows another pod's erasure answered, ``{"ids": [...]}`` (labels waiting here for a prediction that
+    pod served); both may come together."""
     try:
         payload = jsonfast.loads(body)
     except ValueError:
         raise EraseError(f"the body must be JSON: {USAGE}") from None
     if not isinstance(payload, dict):
         raise EraseError(f"the body must be a JSON object: {USAGE}")
-    unknown = sorted(str(k)[:64] for k in payload if k not in ("field", "value"))
+    unknown = sorted(str(k)[:64] for k in payload if k not in ("field", "value", "ids"))
     if unknown:
         raise EraseError(f"unknown key(s) {', '.join(map(repr, unknown))}: send only {USAGE}")
+    ids = _ids(payload["ids"]) if "ids" in payload else []
     missing = [k for k in ("field", "value") if k not in payload]
+    if "ids" in payload and len(missing) == 2:
+        return "", None, ids
     if missing:
         raise EraseError(f"missing {' and '.join(missing)}: send {USAGE}")
     field, value = payload["field"], payload["value"]
@@ -67,7 +76,20 @@ def parse_request(body: bytes) -> tuple[str, str | int | float]:
         raise EraseError(f"value must be a non-empty string of at most {MAX_VALUE_CHARS} characters")
     if isinstance(value, float) and not math.isfinite(value):
         raise EraseError("value must be a finite number")
-    return field, value
+    return field, value, ids
+
+
+def _ids(ids: Any) -> list[str]:
+    if (
+        not isinstance(ids, list)
+        or len(ids) > MAX_IDS
+        or not all(isinstance(i, str) and 0 < len(i) <= MAX_ID_CHARS for i in ids)
+    ):
+        raise EraseError(
+            f"ids must be a list of at most {MAX_IDS} request or row ids (non-empty strings of at most "
+            f"{MAX_ID_CHARS} characters), as an erasure answers them"
+        )
+    return list(ids)
 
 
 def _kind(value: Any) -> str:
@@ -82,8 +104,14 @@ class Subject:
     """One data subject: a field name and the forms its value takes in what the sidecar keeps (its
     text, cut as the window cuts strings, its numeric spellings, and the salted hashes of each)."""
 
-    def __init__(self, field: str, value: str | int | float, redactor: Redactor) -> None:
+    def __init__(self, field: str, value: str | int | float | None, redactor: Redactor) -> None:
         self.field = field.strip().lower()
+        self.forms: frozenset[str] = frozenset()
+        self.hashes: tuple[str, ...] = ()
+        self.needles: tuple[bytes, ...] = ()
+        self._names: dict[tuple[str, ...], tuple[int, ...]] = {}
+        if value is None:  # an erasure by ids only: no value matches
+            return
         text = _text(value)
         plain = {text, text[:MAX_STRING]}
         try:
@@ -104,7 +132,6 @@ class Subject:
             jsonfast.dumps(t) if not _numeric(t) else t.encode() for t in plain
         }
         self.needles = tuple(sorted(needles))  # found with bytes.find: ten times faster than a regex
-        self._names: dict[tuple[str, ...], tuple[int, ...]] = {}
 
     def holds(self, data: bytes) -> bool:
         """Whether ``data`` holds any form of the value (a fast test before parsing)."""
@@ -195,14 +222,18 @@ class Eraser:
         self.log = log
         self.erasures = 0
 
-    def erase(self, field: str, value: str | int | float) -> dict[str, Any]:
-        """Remove every record of the subject; returns the counts by store and the requests found."""
+    def erase(
+        self, field: str, value: str | int | float | None, known: Collection[str] = ()
+    ) -> dict[str, Any]:
+        """Remove every record of the subject (``value`` None: of the request and row ids ``known``
+        only); returns the counts by store, the requests found and the ids of the subject's requests
+        and rows (for the other pods: a label may wait there for a prediction served here)."""
         self.flush()
         subject = Subject(field, value, self.redactor)
         retention = self.retention
         window, audit = retention.window, retention.audit
-        gone, waiting = window.remove(subject.row)
-        ids = {r.id for r in gone if r.id} | {r.batch for r in gone if r.batch}
+        gone, waiting = window.remove(subject.row, known)
+        ids = set(known) | {r.id for r in gone if r.id} | {r.batch for r in gone if r.batch}
         requests = {r.batch or r.id for r in gone if r.batch or r.id}
         removed = {WINDOW: len(gone), LABELS: sum(r.label is not None for r in gone) + waiting}
         segments = 0
@@ -233,8 +264,14 @@ class Eraser:
             retention.erased[name] = retention.erased.get(name, 0) + n
         self.erasures += 1
         if self.log is not None:  # the field and the counts: never the value
-            self.log("records erased", field=field[:MAX_FIELD_CHARS], removed=removed, requests=len(requests))
-        return {"removed": removed, "requests": len(requests), "segments_rewritten": segments}
+            self.log("records erased", field=field[:MAX_FIELD_CHARS] or None, ids=len(known), removed=removed,
+                     requests=len(requests))  # fmt: skip
+        return {
+            "removed": removed,
+            "requests": len(requests),
+            "segments_rewritten": segments,
+            "ids": sorted(ids),
+        }
 
     def _audit_ids(self, subject: Subject) -> set[str]:
         """The request ids of the audit lines holding the subject's value."""

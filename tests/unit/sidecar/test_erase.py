@@ -71,6 +71,9 @@ class Notes:
         (b'{"field": "email", "value": null}', "not null"),
         (b'{"field": "email", "value": ""}', "non-empty string"),
         (b'{"field": "email", "value": "x", "values": ["y"]}', "unknown key(s) 'values'"),
+        (b'{"ids": "r1"}', "ids must be a list"),
+        (b'{"ids": ["r1", ""]}', "ids must be a list"),
+        (b'{"ids": ["r1"], "field": "email"}', "missing value"),
     ],
 )
 def test_bad_requests_say_what_to_send_and_never_echo_the_value(body: bytes, said: str) -> None:
@@ -136,6 +139,7 @@ def test_erasure_removes_rows_labels_audit_lines_and_records_of_the_subject_only
         "removed": {"window": 2, "labels": 2, "audit": 4, "explanations": 3},
         "requests": 3,
         "segments_rewritten": 2,
+        "ids": ["batch", "batch#1", "r0", "r1"],
     }
     assert (
         notes.asked >= {"r0", "r1", "batch"}
@@ -155,7 +159,7 @@ def test_erasure_removes_rows_labels_audit_lines_and_records_of_the_subject_only
     assert audit.current is None  # the rewritten segment is closed: the next line starts a new one
     audit.write(line("late", email=hashed) + line("r4", email=other))  # queued before the erasure
     assert hashed.encode() not in audit.segments()[-1].read_bytes()
-    assert logged == [{"field": "email", "removed": answer["removed"], "requests": 3}]
+    assert logged == [{"field": "email", "ids": 0, "removed": answer["removed"], "requests": 3}]
     assert EMAIL not in repr(logged) and hashed not in repr(logged)
     assert retention.erased == answer["removed"]
 
@@ -165,6 +169,22 @@ def test_an_erasure_without_audit_trail_or_match_removes_nothing() -> None:
     window.add(T0, "r1", "v1", [{"email": "a@b.c"}], [1], None)
     eraser = Eraser(Retention(86400, window), Redactor(salt=SALT))
     assert eraser.erase("email", "x@y.z") == {"removed": {"window": 0, "labels": 0}, "requests": 0,
-                                              "segments_rewritten": 0}  # fmt: skip
+                                              "segments_rewritten": 0, "ids": []}  # fmt: skip
     assert eraser.erase("other", "a@b.c")["removed"]["window"] == 0  # the value under another field
     assert eraser.erase("Email", "a@b.c")["removed"]["window"] == 1 and not window.rows
+
+
+def test_the_ids_another_pod_answered_erase_the_labels_waiting_here() -> None:
+    """Ground truth often reaches another pod than the one that served the prediction: the ids an
+    erasure answers remove, on every other pod, the labels waiting there and the rows of those ids."""
+    clock = Clock()
+    served, other = Window(clock=clock), Window(clock=clock)
+    served.add(T0, "r1", "v1", [{"email": "a@b.c"}], [1], None)
+    served.add(T0, "b", "v1", [{"email": "z@b.c"}, {"email": "a@b.c"}], [1, 0], None)
+    assert other.feedback("r1", 1) == "pending" and other.feedback("b#1", 0) == "pending"
+    assert other.feedback("r2", 0) == "pending"
+    first = Eraser(Retention(86400, served), Redactor(salt=SALT)).erase("email", "a@b.c")
+    assert first["ids"] == ["b", "b#1", "r1"] and first["removed"]["window"] == 2
+    assert parse_request(json.dumps({"ids": first["ids"]}).encode()) == ("", None, first["ids"])
+    then = Eraser(Retention(86400, other), Redactor(salt=SALT)).erase("", None, first["ids"])
+    assert then["removed"] == {"window": 0, "labels": 2} and list(other.pending) == ["r2"]

@@ -42,9 +42,13 @@ class Proxy:
                 elif pod == "gone":
                     self._send(503, json.dumps({"kind": "Status", "message": "error trying to reach service: "
                                                 "dial tcp 10.0.0.9:8481: connect: connection refused"}).encode())  # fmt: skip
+                elif "ids" in body:  # the second round: labels waiting here for another pod's rows
+                    self._send(200, json.dumps({"removed": {"window": 0, "labels": 1}, "requests": 0,
+                                                "ids": body["ids"]}).encode())  # fmt: skip
                 else:
                     self._send(200, json.dumps({"removed": {"window": 2, "labels": 1, "audit": 3,
-                                                            "explanations": 1}, "requests": 2}).encode())  # fmt: skip
+                                                            "explanations": 1}, "requests": 2,
+                                                "ids": [f"req-{pod}"]}).encode())  # fmt: skip
 
             def _send(self, code: int, data: bytes, kind: str = "application/json") -> None:
                 self.send_response(code)
@@ -94,6 +98,20 @@ def test_each_pod_gets_the_erasure_with_the_token_in_its_own_header(proxy: Proxy
     for result in (outcome, wrong):
         said = command.table(result) + json.dumps(result.to_json())
         assert VALUE not in said and TOKEN not in said
+
+
+def test_the_ids_found_on_one_pod_reach_every_other_pod(proxy: Proxy) -> None:
+    outcome = command.Outcome("ml", "credit", "email")
+    pods = {"a": ("credit", 8481), "b": ("credit", 8481)}
+    command.erase_pods(
+        outcome, pods, TOKEN, {"field": "email", "value": VALUE}, command.proxy_transport(proxy.api)
+    )
+    second = [(path, body) for path, _, body in proxy.requests if "ids" in body]
+    assert sorted(path.split("/pods/")[1].split(":")[0] for path, _ in second) == ["a", "b"]
+    assert all(body == {"ids": ["req-a", "req-b"]} for _, body in second)
+    assert (
+        outcome.removed["a"] == {"window": 2, "labels": 2, "audit": 3, "explanations": 1} and outcome.complete
+    )
 
 
 def outcome(unreachable: dict[str, str]) -> command.Outcome:
