@@ -212,12 +212,13 @@ def table(record: dict[str, Any]) -> str:
     attributions: dict[str, float] = record.get("attributions") or {}
     ranked = sorted(attributions.items(), key=lambda kv: -abs(kv[1]))
     total = sum(abs(v) for v in attributions.values()) or 1.0
+    total_signed = sum(attributions.values())
     how = "exact" if record.get("exact") else "sampled"
     lines = [
         f"request {record.get('request_id')}  model {record.get('model')} {record.get('version')}  "
         f"({record.get('protocol')}, pod {record.get('pod')}, {record.get('time')})",
         f"{record.get('output')}: prediction {record['prediction']:.6g} = baseline {record['baseline']:.6g} "
-        f"+ {sum(attributions.values()):+.6g} (the attributions' sum)",
+        f"{'-' if total_signed < 0 else '+'} {abs(total_signed):.6g} (the attributions' sum)",
         f"background {record.get('background')} rows, {record.get('coalitions')} coalitions ({how}), "
         f"{record.get('model_calls')} model call of {record.get('rows')} rows",
         "",
