@@ -144,7 +144,7 @@ def sidecar_container(
         {"name": "MODELMONITOR_SAMPLE_RATE", "value": f"{side.sampleRate:g}"},
         {"name": "MODELMONITOR_WINDOW_ROWS", "value": str(spec.window.maxRows)},
         {"name": "MODELMONITOR_WINDOW_AGE", "value": spec.window.maxAge},
-        {"name": "MODELMONITOR_RETENTION", "value": spec.retention},  # enforced by the sidecar
+        *([{"name": "MODELMONITOR_RETENTION", "value": spec.retention}] if spec.retention != "720h" else []),
     ]
     secret = admin.admin_name(monitor)
     env.append({"name": "MODELMONITOR_ADMIN_TOKEN_FILE", "value": ADMIN_TOKEN_FILE})

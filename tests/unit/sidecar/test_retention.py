@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,3 +172,28 @@ def test_retention_is_a_duration_of_at_least_an_hour() -> None:
     assert resolve(Args(), {"MODELMONITOR_RETENTION": "1h30m"}).retention == 1.5 * HOUR  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="at least 1h"):
         resolve(Args(), {"MODELMONITOR_RETENTION": "30m"})  # type: ignore[arg-type]
+
+
+def test_the_spec_reaches_the_sidecar_and_its_default_leaves_the_pod_template_unchanged() -> None:
+    """A template injected before retention existed stays as it was (no rollout of every model at an
+    upgrade): the default is the sidecar's own, so the variable is set only for another retention."""
+    from modelmonitor.api.spec import ModelMonitorSpec
+    from modelmonitor.workload.injection import sidecar_container
+
+    deployment = {"metadata": {"name": "credit"}, "spec": {"template": {"spec": {"containers": [
+        {"name": "model", "image": "m", "ports": [{"containerPort": 8080}]}]}}}}  # fmt: skip
+
+    def env(**spec: Any) -> dict[str, Any]:
+        body = ModelMonitorSpec.model_validate({"target": {"deployment": "credit", "port": 8080}, **spec})
+        container = sidecar_container(body, deployment, image="i", monitor="credit")
+        return {e["name"]: e.get("value") for e in container["env"]}
+
+    assert ModelMonitorSpec.model_fields["retention"].default == "720h"
+    assert resolve(_Args(), {}).retention == 720 * HOUR  # type: ignore[arg-type]
+    assert "MODELMONITOR_RETENTION" not in env()
+    assert env(retention="48h")["MODELMONITOR_RETENTION"] == "48h"
+    assert resolve(_Args(), {"MODELMONITOR_RETENTION": "48h"}).retention == 48 * HOUR  # type: ignore[arg-type]
+
+
+class _Args:
+    upstream = "http://127.0.0.1:1"
