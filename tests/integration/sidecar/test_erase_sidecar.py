@@ -1,7 +1,8 @@
 """Retention and erasure through a real sidecar process: an audit segment left past the retention by an
 earlier process is gone at start; POST /v1/erase (guarded like /v1/window) removes a subject found by
 a hashed field and one found by a raw field, and afterwards neither value is anywhere on disk under
-the audit dir, in a window read, in a report built from that window, or in a log line written after."""
+the audit dir (segments, temporary files, the explanations' background), in a window read, in a
+report built from that window, or in a log line written after."""
 
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ def test_retention_at_start_then_erasure_leaves_no_trace(
     side = make_sidecar(
         model.url, "--admin-token-file", str(tmp_path / "token"), "--audit-dir", str(audit),
         "--redact", "email", "--log-payloads", "true", "--retention", "720h",
+        # explanations on, rarely sampled: the first four rows become their background, on the audit volume
+        "--explain-sample-rate", "0.0001", "--explain-background", "4",
         env={"MODELMONITOR_REDACT_SALT": SALT},
     )  # fmt: skip
     assert not old.exists()  # swept before the sidecar served
@@ -90,9 +93,11 @@ def test_retention_at_start_then_erasure_leaves_no_trace(
         predict(side, f"other-{n}", email, customer)
     assert post(side, "/v1/feedback", [{"id": "jane-1", "label": 1}, {"id": "john-1", "label": 0}])[0] == 200
     side.wait_lines(4)
-    wait_until(lambda: len(window(side)) == 4)
+    wait_until(lambda: len(window(side)) == 4 and (audit / "explain-background.json").exists())
     hashed = Redactor(salt=SALT).hash(JANE).encode()
-    assert hashed in files(audit) and JOHN.encode() in files(audit)  # what there is to erase
+    background = (audit / "explain-background.json").read_bytes()
+    assert hashed in background and JOHN.encode() in background  # what there is to erase
+    assert hashed in files(audit) and JOHN.encode() in files(audit)
     assert JOHN in report(window(side), tmp_path / "before")
 
     assert erase(side, {"field": "email", "value": JANE}, token=None)[0] == 401
@@ -108,9 +113,10 @@ def test_retention_at_start_then_erasure_leaves_no_trace(
     stdout, stderr = len(side.handle.stdout_text()), len(side.handle.stderr_text())
 
     status, jane = erase(side, {"field": "email", "value": JANE})
-    assert status == 200 and jane["removed"] == {"window": 1, "labels": 1, "audit": 1}, jane
+    stores = {"window": 1, "labels": 1, "audit": 1, "explain_background": 1, "explanations": 0}
+    assert status == 200 and jane["removed"] == stores, jane
     status, john = erase(side, {"field": "customer", "value": JOHN})
-    assert status == 200 and john["removed"] == {"window": 1, "labels": 1, "audit": 1}, john
+    assert status == 200 and john["removed"] == stores, john
     predict(side, "after", *OTHERS[0])  # traffic goes on: its line is logged after the erasures
     side.wait_lines(5)
 
