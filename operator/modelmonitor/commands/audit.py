@@ -71,6 +71,7 @@ def since_of(text: str | None, now: datetime.datetime) -> datetime.datetime | No
 def read_segments(name: str, namespace: str, uid: str) -> list[Any]:
     """The monitor's audit segments, in slot order; Unreadable when a ConfigMap may not be read."""
     import kubernetes
+    import urllib3
     from kubernetes.client.exceptions import ApiException
 
     from modelmonitor.workload import audit as ring
@@ -93,6 +94,9 @@ def read_segments(name: str, namespace: str, uid: str) -> list[Any]:
             raise Unreadable(
                 f"ConfigMap {namespace}/{cm_name}: the API server answered {exc.status} {exc.reason}"
             ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unreadable(f"cannot reach the API server to read ConfigMap {namespace}/{cm_name}: "
+                             f"{type(exc).__name__}") from None  # fmt: skip
         cm = json.loads(response.data)  # type: ignore[arg-type]
         if not ring.owned(cm, name, uid):
             sys.stderr.write(f"modelmonitor audit: ConfigMap {namespace}/{cm_name} is not this monitor's audit "
