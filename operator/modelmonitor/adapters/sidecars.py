@@ -207,6 +207,38 @@ def read_window(
                   labels_waiting=unmatched, labels_joined_across=across)  # fmt: skip
 
 
+def read_explanations(
+    endpoints: dict[str, str], *, timeout: float, token: str | None = None
+) -> dict[str, Any] | None:
+    """The drift attribution over the explanations every pod keeps (``GET /v1/explanations``),
+    merged weighted by each pod's count; None when no pod has one (explanations off, or none yet).
+    A pod that cannot be read is left out: the attribution is a figure, never a verdict."""
+    headers = {"Accept-Encoding": "identity", **({"Authorization": f"Bearer {token}"} if token else {})}
+    total, reference, recent, output = 0, 0.0, 0.0, None
+    sums: dict[str, float] = {}
+    with requests.Session() as session:
+        for url in endpoints.values():
+            try:
+                response = session.get(f"{url}/v1/explanations", params={"since": 0, "limit": 1},
+                                       headers=headers, timeout=timeout)  # fmt: skip
+                drift: Any = response.json().get("drift") if response.status_code == 200 else None
+                n = int(drift["explanations"]) if isinstance(drift, dict) else 0
+                if n <= 0:
+                    continue
+                share = {str(k): float(v) * n for k, v in drift["attribution"].items()}
+                ref, rec = float(drift["reference"]) * n, float(drift["recent"]) * n
+            except (requests.RequestException, ValueError, TypeError, KeyError, AttributeError):
+                continue
+            total, reference, recent, output = total + n, reference + ref, recent + rec, drift.get("output")
+            for name, value in share.items():
+                sums[name] = sums.get(name, 0.0) + value
+    if not total:
+        return None
+    ranked = sorted(sums.items(), key=lambda kv: -abs(kv[1]))
+    return {"explanations": total, "output": output, "reference": reference / total, "recent": recent / total,
+            "shift": (recent - reference) / total, "attribution": {k: v / total for k, v in ranked}}  # fmt: skip
+
+
 class HTTPSidecars:
     """The sidecar port (``ports.SidecarPort``) over HTTP: ``read_window`` above, one session per call."""
 
@@ -221,6 +253,12 @@ class HTTPSidecars:
     ) -> Window:
         """See the module function ``read_window``: ``timeout`` in seconds per page, ``since_ts`` unix s."""
         return read_window(endpoints, timeout=timeout, max_rows=max_rows, since_ts=since_ts, token=token)
+
+    def read_explanations(
+        self, endpoints: dict[str, str], *, timeout: float, token: str | None = None
+    ) -> dict[str, Any] | None:
+        """See the module function ``read_explanations``: ``timeout`` in seconds per pod."""
+        return read_explanations(endpoints, timeout=timeout, token=token)
 
 
 SIDECARS = HTTPSidecars()

@@ -111,6 +111,30 @@ class BrokenFeature(Model):
     problem: str = Field(description="missing, all null, or type changed from <reference> to <current>.")
 
 
+class FeatureAttribution(Model):
+    name: str
+    meanAttribution: float = Field(
+        description="Mean attribution over the explanations: its part of the shift."
+    )
+
+
+class DriftAttribution(Model):
+    """Which features moved the predictions, from the sidecars' explanations (docs/explanations.md)."""
+
+    explanations: int = Field(description="Explanations averaged (the last 1,000 of each pod at most).")
+    output: str | None = Field(default=None, description="What is explained: probabilities[k] or prediction.")
+    reference: float | None = Field(default=None, description="Mean prediction over the background.")
+    recent: float | None = Field(default=None, description="Mean prediction of the explained requests.")
+    shift: float | None = Field(
+        default=None, description="recent - reference: the attributions add up to it."
+    )
+    features: list[FeatureAttribution] = Field(
+        default_factory=list,
+        max_length=10,
+        description="The largest mean attributions (by size), largest first.",
+    )
+
+
 class DriftStatus(Model):
     datasetDrift: bool | None = None
     share: float | None = Field(default=None, description="Share of features that drift (0-1).")
@@ -126,6 +150,10 @@ class DriftStatus(Model):
         default_factory=list,
         max_length=50,
         description="Features missing from the window, all null, or of another type than in the reference.",
+    )
+    attribution: DriftAttribution | None = Field(
+        default=None,
+        description="The drift attribution while spec.explain is on: each feature's part of the shift.",
     )
 
 

@@ -154,6 +154,30 @@ def _split(
                   labels_joined_across=window.labels_joined_across)  # fmt: skip
 
 
+TOP_ATTRIBUTION = 10  # the CRD's maxItems of status.drift.attribution.features
+
+
+def drift_attribution(
+    sidecars: SidecarPort, spec: ModelMonitorSpec, found: dict[str, str], *, timeout: float, token: str | None
+) -> dict[str, Any] | None:
+    """``status.drift.attribution`` from the sidecars' explanations (``{pod: admin URL}`` in ``found``):
+    the top features' mean attribution, or None while ``spec.explain`` is off or nothing is explained
+    yet. A port without ``read_explanations`` (a test's) reads none."""
+    read = getattr(sidecars, "read_explanations", None)
+    if spec.explain.sampleRate <= 0 or not found or read is None:
+        return None
+    merged = read(found, timeout=timeout, token=token)
+    if not merged:
+        return None
+    top = list(merged["attribution"].items())[:TOP_ATTRIBUTION]
+    return {
+        "explanations": int(merged["explanations"]),
+        "output": merged.get("output"),
+        **{k: round(float(merged[k]), 6) for k in ("reference", "recent", "shift")},
+        "features": [{"name": name, "meanAttribution": round(value, 6)} for name, value in top],
+    }
+
+
 def _ready(pod: dict[str, Any]) -> bool:
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

@@ -64,6 +64,7 @@ def drift(bundle: Bundle, spec: ModelMonitorSpec | None, frame: Any) -> str:
         ]
     else:
         body.append(missing("no drift figures in status yet"))
+    body += _attribution(d.get("attribution"))
     if bundle.reference is None:
         body.append(missing("no reference profile: no distributions and no drift over time"))
     elif frame is None or not len(frame):
@@ -71,6 +72,17 @@ def drift(bundle: Bundle, spec: ModelMonitorSpec | None, frame: Any) -> str:
     else:
         body += _drift_now(bundle, spec, frame)
     return section("drift", "Drift", body)
+
+
+def _attribution(found: Any) -> list[str]:
+    """``status.drift.attribution``: which features moved the predictions (docs/explanations.md)."""
+    if not isinstance(found, dict) or not found.get("features"):
+        return []
+    head = (f"from {found.get('explanations')} explanations: mean {found.get('output')} "
+            f"{svg.num(found.get('recent'))} against {svg.num(found.get('reference'))} over the reference, a "
+            f"shift of {svg.num(found.get('shift'))}; each feature's mean attribution is its part of the shift")  # fmt: skip
+    rows = [(f.get("name"), f.get("meanAttribution")) for f in found["features"] if isinstance(f, dict)]
+    return ["<h3>Drift attribution</h3>", note(head), table(["feature", "mean attribution"], rows)]
 
 
 def _drift_now(bundle: Bundle, spec: ModelMonitorSpec | None, frame: Any) -> list[str]:
