@@ -147,7 +147,11 @@ def build_handler(
             field, value, ids = parse_request(request.body)
         except EraseError as exc:  # its message never holds the value
             return _error(400, str(exc))
-        return _json(eraser.erase(field, value, ids))
+        try:
+            return _json(eraser.erase(field, value, ids))
+        except OSError as exc:  # the audit volume: full, read-only, gone
+            return _error(500, f"the erasure is not complete: the audit trail could not be rewritten "
+                          f"({exc.strerror or type(exc).__name__}); send it again once the volume is writable")  # fmt: skip
 
     def metrics_handler(request: Request) -> Response:
         return Response(200, metrics.render(), CONTENT_TYPE)

@@ -188,3 +188,31 @@ def test_the_ids_another_pod_answered_erase_the_labels_waiting_here() -> None:
     assert parse_request(json.dumps({"ids": first["ids"]}).encode()) == ("", None, first["ids"])
     then = Eraser(Retention(86400, other), Redactor(salt=SALT)).erase("", None, first["ids"])
     assert then["removed"] == {"window": 0, "labels": 2} and list(other.pending) == ["r2"]
+
+
+def test_an_audit_trail_that_cannot_be_rewritten_answers_500_and_a_second_try_completes(
+    tmp_path: Path,
+) -> None:
+    from modelmonitor.sidecar.admin import build_handler
+    from modelmonitor.sidecar.adminhttp import Request
+    from modelmonitor.sidecar.config import SidecarConfig
+    from modelmonitor.sidecar.metrics import SidecarMetrics
+
+    clock = Clock()
+    window = Window(clock=clock)
+    audit = AuditLog(tmp_path, clock=clock)
+    audit.write(line("r1", email=EMAIL) + line("r2", email="john@example.org"))
+    segment = audit.segments()[0]
+    blocker = segment.with_name(segment.name + ".tmp")
+    blocker.mkdir()  # where the rewrite's temporary file must go: the write fails
+    config = SidecarConfig(("127.0.0.1", 0), ("127.0.0.1", 1), ("127.0.0.1", 0))
+    eraser = Eraser(Retention(86400, window, audit, clock=clock), Redactor(salt=SALT))
+    handle = build_handler(config, window, SidecarMetrics("m", "v", window), eraser=eraser)
+    erase = Request("POST", "/v1/erase", {}, {}, json.dumps({"field": "email", "value": EMAIL}).encode())
+    refused = handle(erase)
+    assert refused.status == 500 and b"not complete" in refused.body and EMAIL.encode() not in refused.body
+    assert EMAIL.encode() in segment.read_bytes()  # the segment is as it was, never half written
+    blocker.rmdir()
+    done = handle(erase)
+    assert done.status == 200 and json.loads(done.body)["removed"]["audit"] == 1
+    assert EMAIL.encode() not in segment.read_bytes() and b'"r2"' in segment.read_bytes()
