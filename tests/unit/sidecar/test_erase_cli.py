@@ -61,7 +61,7 @@ class Proxy:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         config = kubernetes.client.Configuration(host=f"http://127.0.0.1:{self.server.server_address[1]}")
         config.api_key = {"authorization": "Bearer user-token"}
         self.api = kubernetes.client.ApiClient(config)
