@@ -14,7 +14,6 @@ import datetime
 from typing import Any
 
 from modelmonitor.act import autoscale
-from modelmonitor.act.audit import Audited
 from modelmonitor.act.experiment import Experimenter
 from modelmonitor.act.outcome import ActOutcome, Note
 from modelmonitor.act.retrain import Retrainer
@@ -54,8 +53,8 @@ class Actor:
         self, spec: ModelMonitorSpec, *, namespace: str, monitor: str, uid: str, status: dict[str, Any],
         conditions: dict[str, str], phase: str, target: dict[str, Any], deployment: dict[str, Any],
         gitops: str | None, drift: dict[str, Any] | None, now: datetime.datetime,
-    ) -> Audited:  # fmt: skip
-        out = Audited()
+    ) -> ActOutcome:  # fmt: skip
+        out = ActOutcome()
         stamp = iso(now)
         state = policy.ActionState.read(status)
         rollback = spec.actions.rollback
@@ -126,12 +125,12 @@ class Actor:
         self, spec: ModelMonitorSpec, *, namespace: str, monitor: str, status: dict[str, Any],
         experiment: dict[str, Any], annotations: dict[str, str], champion: dict[str, Any],
         challenger: dict[str, Any] | None, history: list[dict[str, Any]], now: datetime.datetime,
-    ) -> Audited:  # fmt: skip
+    ) -> ActOutcome:  # fmt: skip
         """Carry out what the experiment's state asks (policy/experiment.py): split the traffic while
         it runs, stop the challenger once it lost or was aborted, promote it once it won (with
         ``promote: manual``, once approved). ``status.experiment`` comes back with the traffic it
         got and, after a promotion, state Promoted. Each decision is recorded once."""
-        out = Audited()
+        out = ActOutcome()
         exp = spec.experiment
         if exp is None or challenger is None or not experiment.get("state"):
             return out
@@ -201,7 +200,7 @@ class Actor:
 
     def _record(
         self, history: list[dict[str, Any]], decisions: list[tuple[policy.Decision, str, str]],
-        namespace: str, monitor: str, stamp: str, out: Audited,
+        namespace: str, monitor: str, stamp: str, out: ActOutcome,
     ) -> list[dict[str, Any]]:  # fmt: skip
         """Each decision not the same as the last recorded one: into the history, an Event, an alert.
         Every one, repeats included, into ``out.decided`` for the audit trail."""

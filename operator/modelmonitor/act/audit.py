@@ -19,10 +19,9 @@ import datetime
 import logging
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from modelmonitor.act.outcome import ActOutcome
 from modelmonitor.adapters.ports import KubernetesError, KubernetesPort
 from modelmonitor.api.times import iso
 from modelmonitor.workload import audit as ring
@@ -156,11 +155,3 @@ class AuditStore:
                 if s.version is not None or s.records
             },
         }
-
-
-@dataclass
-class Audited(ActOutcome):
-    """An act stage's outcome with every decision it took, repeats included (``status.actions``
-    leaves a repeated skip out; the audit trail counts it): (action, reason, result, message)."""
-
-    decided: list[tuple[str, str, str, str]] = field(default_factory=list)

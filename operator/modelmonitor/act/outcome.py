@@ -26,3 +26,6 @@ class ActOutcome:
     verdicts: list[Verdict] = field(default_factory=list)  # extra conditions (RollbackBlocked)
     alerts: list[AlertEvent] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    # Every decision taken, repeats included (status.actions leaves a repeated skip out; the audit
+    # trail counts it): (action, reason, result, message).
+    decided: list[tuple[str, str, str, str]] = field(default_factory=list)

@@ -16,7 +16,7 @@ from typing import Any
 from modelmonitor.act import Actor, ActOutcome, Note
 from modelmonitor.act.alerts import Alerter
 from modelmonitor.act.alerts import record as record_alerts
-from modelmonitor.act.audit import Audited, AuditRefused, AuditStore
+from modelmonitor.act.audit import AuditRefused, AuditStore
 from modelmonitor.act.sidecar import SidecarActor
 from modelmonitor.act.state import save_state
 from modelmonitor.adapters.ports import KubernetesError, KubernetesPort, SidecarPort, WebhookPort
@@ -187,10 +187,7 @@ class Reconciler:
     def _merge(self, req: Request, out: Outcome, acted: ActOutcome) -> None:
         """What an act stage did, into the outcome: status fields, Events, alerts, failures, conditions."""
         out.status_patch.update(acted.status)
-        if isinstance(acted, Audited):
-            out.audit += [
-                trail.decision(*d, generation=req.generation, now=iso(req.now)) for d in acted.decided
-            ]
+        out.audit += [trail.decision(*d, generation=req.generation, now=iso(req.now)) for d in acted.decided]
         out.notes += acted.notes
         out.alerts += acted.alerts
         out.failures += acted.failures
