@@ -47,10 +47,11 @@ SLICE_ROWS = 512  # rows built or read between two turns of the event loop (well
 
 
 class TokenBucket:
-    """``per_minute`` tokens, refilled continuously at that rate: bursts of at most ``per_minute``."""
+    """``per_minute`` tokens a minute, refilled continuously; it holds one second's worth (at least
+    one token), so calls are spread over the minute rather than spent in a burst on the model."""
 
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(per_minute)
+        self.capacity = max(1.0, per_minute / 60.0)
         self.rate = per_minute / 60.0
         self.clock = clock
         self.tokens = self.capacity

@@ -33,7 +33,7 @@ def test_the_pods_attributions_are_merged_into_status_and_the_report(
     make_model: Any, make_sidecar: Any
 ) -> None:
     model = make_model("--name", "credit")
-    on = ("--explain-sample-rate", "1", "--explain-background", "5")
+    on = ("--explain-sample-rate", "1", "--explain-background", "5", "--explain-calls-per-minute", "600")
     pods = {
         "a": make_sidecar(model.url, *on),
         "b": make_sidecar(model.url, *on),

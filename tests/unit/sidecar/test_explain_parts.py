@@ -45,16 +45,23 @@ def test_spec_explain_reaches_the_sidecar_and_adds_nothing_while_off() -> None:
         settings({**env, "MODELMONITOR_EXPLAIN_MAX_ROWS": "10"})
 
 
-def test_the_budget_is_a_bucket_of_a_minutes_calls_refilled_continuously() -> None:
+def test_the_budget_is_spread_over_the_minute_not_spent_at_once() -> None:
     now = [0.0]
     bucket = TokenBucket(3, clock=lambda: now[0])
-    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    assert [bucket.take() for _ in range(3)] == [True, False, False]
     now[0] = 19.0  # 3 a minute: one token every 20 s
     assert not bucket.take()
     now[0] = 20.0
     assert bucket.take() and not bucket.take()
-    now[0] = 1000.0  # an idle hour refills to the burst of one minute, not more
-    assert sum(bucket.take() for _ in range(10)) == 3
+    now[0] = 1000.0  # idle for long: one token (at least one, else a second's worth), not more
+    assert sum(bucket.take() for _ in range(10)) == 1
+    busy = TokenBucket(600, clock=lambda: now[0])  # 10 a second, bursts of 10
+    assert sum(busy.take() for _ in range(100)) == 10
+    taken = 0
+    for _ in range(600):  # a minute of demand, every 0.1 s: the minute's 600, not more
+        now[0] += 0.1
+        taken += sum(busy.take() for _ in range(100))
+    assert 599 <= taken <= 600
 
 
 def test_the_number_explained_is_the_positive_class_a_probability_or_the_prediction() -> None:
