@@ -132,6 +132,8 @@ def test_a_linear_model_is_explained_in_each_protocol_off_the_traffic(
         assert sum(drift["attribution"].values()) == pytest.approx(drift["shift"], abs=1e-9)
         assert list(drift["attribution"]) == ["a", "b", "c"]  # by size: 11, 4, 0
         assert side.admin_get(f"/v1/explanations?since={recent['cursor']}")["explanations"] == []
+        mapped = Path(f"/proc/{side.handle.pid}/maps").read_text()  # pure Python: no numeric library loaded
+        assert not [lib for lib in ("numpy", "pandas", "scipy") if f"/{lib}/" in mapped]
 
         side.handle.stop()
         lines = [
