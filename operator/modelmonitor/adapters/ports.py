@@ -90,6 +90,12 @@ class SidecarPort(Protocol):
         token: str | None = None,
     ) -> Window: ...
 
+    def read_explanations(
+        self, endpoints: dict[str, str], *, timeout: float, token: str | None = None
+    ) -> dict[str, Any] | None:
+        """The drift attribution over the pods' explanations; None when none has one."""
+        ...
+
 
 class WebhookPort(Protocol):
     """Alert delivery: ``post`` raises WebhookError (adapters/webhooks.py) when every attempt failed."""

@@ -39,7 +39,10 @@ def judge_drift(spec: ModelMonitorSpec, obs: Observations) -> Verdict:
 
 
 def evaluate(spec: ModelMonitorSpec, obs: Observations, status: dict[str, Any]) -> Finding:
-    return Finding([judge_drift(spec, obs)], {"drift": drift_status(obs, spec)})
+    drift = drift_status(obs, spec)
+    if obs.drift_attribution:  # spec.explain on: which features moved the predictions
+        drift["attribution"] = obs.drift_attribution
+    return Finding([judge_drift(spec, obs)], {"drift": drift})
 
 
 def drift_status(obs: Observations, spec: ModelMonitorSpec) -> dict[str, Any]:

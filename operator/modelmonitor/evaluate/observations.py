@@ -69,6 +69,7 @@ class Observations:
     reference: Profile | None = None
     drift: dict[str, Any] | None = None  # DriftReport.to_dict(), set by compare()
     drift_reason: tuple[str, str] | None = None  # (reason, message) when drift was not evaluated
+    drift_attribution: dict[str, Any] | None = None  # status.drift.attribution (gather/sidecars.py)
     experiment: ExperimentObservations | None = None
     _derived: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
 

@@ -105,6 +105,7 @@ def gather_window(
         return ["sidecar"]
     failures = ["sidecar"] if window.pods_failed else []
     obs.captured, obs.labels_waiting = window.frame, window.labels_waiting
+    obs.drift_attribution = drift_attribution(sidecars, spec, found, timeout=timeout, token=token)
     current = window.frame[[c for c in window.frame.columns if not str(c).startswith("__")]]
     # Redacted fields are salted hashes: unique per value, meaningless to compare.
     current = current.drop(columns=redacted_columns(current.columns, spec.sidecar.redact))
@@ -162,11 +163,10 @@ def drift_attribution(
 ) -> dict[str, Any] | None:
     """``status.drift.attribution`` from the sidecars' explanations (``{pod: admin URL}`` in ``found``):
     the top features' mean attribution, or None while ``spec.explain`` is off or nothing is explained
-    yet. A port without ``read_explanations`` (a test's) reads none."""
-    read = getattr(sidecars, "read_explanations", None)
-    if spec.explain.sampleRate <= 0 or not found or read is None:
+    yet."""
+    if spec.explain.sampleRate <= 0 or not found:
         return None
-    merged = read(found, timeout=timeout, token=token)
+    merged = sidecars.read_explanations(found, timeout=timeout, token=token)
     if not merged:
         return None
     top = list(merged["attribution"].items())[:TOP_ATTRIBUTION]
