@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from modelmonitor.drift import categorical as cat
-from modelmonitor.drift.defaults import BLOCK_BYTES, DRIFT_SHARE, MIN_ROWS
+from modelmonitor.drift.defaults import BLOCK_BYTES, DRIFT_SHARE, MIN_ROWS, PSI_BINS
 from modelmonitor.drift.distances import jensen_shannon, psi
+from modelmonitor.drift.exact import bin_counts, column_edges, ks_statistic, load_column, wasserstein_distance
 from modelmonitor.drift.integrity import check_columns, current_families, integrity_report
 from modelmonitor.drift.methods import Threshold, choose, ks_pvalues, validate
 from modelmonitor.drift.numeric import (
@@ -17,7 +18,6 @@ from modelmonitor.drift.numeric import (
     IntArray,
     NumericStats,
     SketchMatrix,
-    exact_stats,
     sketch_stats,
 )
 from modelmonitor.drift.profile import CategoricalProfile, Profile, categorical_profile
@@ -121,18 +121,8 @@ def _numeric(
             parts.append(res)
             n_cur[start : start + len(cols)] = n2
     else:
-        std = np.full(b, np.nan)
-        n_ref = np.zeros(b, dtype=np.int64)
-        per_block = max(1, BLOCK_BYTES // max(1, 8 * (len(reference) + rows)))
-        for start in range(0, b, per_block):
-            cols = names[start : start + per_block]
-            ref_block = numeric_block(reference, cols)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                std[start : start + len(cols)] = _nanstd(ref_block)
-            res, _, n1, n2 = exact_stats(ref_block, numeric_block(current, cols))
-            parts.append(res)
-            n_ref[start : start + len(cols)] = n1
-            n_cur[start : start + len(cols)] = n2
+        exact, n_ref, n_cur, std = _exact_numeric(reference, current, names, method)
+        parts.append(exact)
         miss_ref = len(reference) - n_ref
     out = _concat(parts) if parts else _empty_numeric(b)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -153,6 +143,39 @@ def _numeric(
         ks_p[wants] = ks_pvalues(out.ks[wants], n_ref[wants], n_cur[wants], exact=exact)
     constant = np.zeros(b, dtype=bool)
     return Figures(names, n_ref, n_cur, miss_ref, rows - n_cur, stats, {"ks": ks_p}, constant)
+
+
+def _exact_numeric(
+    reference: pd.DataFrame, current: pd.DataFrame, names: list[str], method: str
+) -> tuple[NumericStats, IntArray, IntArray, FloatArray]:
+    """Exact figures of raw numeric columns, one feature at a time in two reused buffers (memory stays
+    one column of each side). Every feature gets its decile bins (PSI, and the Jensen-Shannon effect);
+    the KS statistic and the Wasserstein distance (with the reference sd that normalises it) only where
+    the feature's method is that one. Returns the stats, the non-missing counts and the reference sd."""
+    b = len(names)
+    ks, wass, std = np.full(b, np.nan), np.full(b, np.nan), np.full(b, np.nan)
+    ref_bins = np.zeros((b, PSI_BINS), dtype=np.int64)
+    cur_bins = np.zeros((b, PSI_BINS), dtype=np.int64)
+    n_ref = np.zeros(b, dtype=np.int64)
+    n_cur = np.zeros(b, dtype=np.int64)
+    ref_buf, cur_buf = np.empty(len(reference)), np.empty(len(current))
+    for j, name in enumerate(names):
+        n1 = n_ref[j] = load_column(reference[name], ref_buf)
+        n2 = n_cur[j] = load_column(current[name], cur_buf)
+        used = choose(method, "numeric", n1, n2)
+        if used == "wasserstein":  # before sorting: the same sums as ever
+            with np.errstate(invalid="ignore", divide="ignore"):
+                std[j] = _nanstd(ref_buf[None, :])[0]
+        ref_buf.sort()  # NaN last
+        cur_buf.sort()
+        r, c = ref_buf[:n1], cur_buf[:n2]
+        edges = column_edges(r)
+        ref_bins[j], cur_bins[j] = bin_counts(r, edges), bin_counts(c, edges)
+        if n1 and n2 and used == "ks":
+            ks[j] = ks_statistic(r, c)
+        elif n1 and n2 and used == "wasserstein":
+            wass[j] = wasserstein_distance(r, c)
+    return NumericStats(ks, wass, ref_bins, cur_bins), n_ref, n_cur, std
 
 
 def _nanstd(block: FloatArray) -> FloatArray:

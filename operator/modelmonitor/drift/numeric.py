@@ -4,9 +4,9 @@ Columns arrive as the rows of a 2-D float64 array (one row per feature, one colu
 NaN meaning missing. Two kernels compute the same figures:
 
 * :func:`exact_stats` — raw reference: the two-sample KS statistic and the Wasserstein-1 distance are
-  computed exactly (equal to ``scipy.stats.ks_2samp`` / ``wasserstein_distance`` to rounding). Each
-  side is sorted once; KS then needs only the distinct current values located in the reference,
-  Wasserstein one pass over the reference against the current quantiles (no merge).
+  computed exactly (equal to ``scipy.stats.ks_2samp`` / ``wasserstein_distance`` to rounding) by the
+  1-D kernels of :mod:`.exact`, each side sorted once. ``detect`` calls those kernels feature by
+  feature; this block form is for callers that hold 2-D arrays.
 * :func:`sketch_stats` — reference given as a quantile sketch (see :mod:`.sketch`): the current window
   is sorted and the few hundred knots are located in it, so one evaluation costs O(n log n) on the
   window alone. The KS statistic is within the largest reference mass between two knots (<= 0.004 at
@@ -18,15 +18,13 @@ Python loops run over columns only (numpy has no batched searchsorted), never ov
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
-from numpy.typing import NDArray
 
 from modelmonitor.drift.defaults import PSI_BINS
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
+from modelmonitor.drift.exact import FloatArray as FloatArray  # the array types of the engine
+from modelmonitor.drift.exact import IntArray as IntArray
+from modelmonitor.drift.exact import ks_statistic, wasserstein_distance
 
 
 @dataclass(frozen=True)
@@ -109,74 +107,9 @@ def exact_stats(ref: FloatArray, cur: FloatArray) -> tuple[NumericStats, FloatAr
     ks = np.full(ref_s.shape[0], np.nan)
     wasserstein = np.full(ref_s.shape[0], np.nan)
     for j in np.flatnonzero((n1 > 0) & (n2 > 0)):
-        ks[j], wasserstein[j] = _ks_wasserstein(ref_s[j, : n1[j]], cur_s[j, : n2[j]])
+        r, c = ref_s[j, : n1[j]], cur_s[j, : n2[j]]
+        ks[j], wasserstein[j] = ks_statistic(r, c), wasserstein_distance(r, c)
     return NumericStats(ks, wasserstein, ref_bins, cur_bins), edges, n1, n2
-
-
-def _ks_wasserstein(r: FloatArray, c: FloatArray) -> tuple[float, float]:
-    """KS statistic and Wasserstein-1 distance of two sorted, non-empty samples without merging them.
-
-    KS: only the distinct current values ``v`` are located in the reference. Between two consecutive
-    ``v`` the current ECDF is flat while the reference ECDF rises, so the largest gap is at a ``v`` or
-    just below the next one: the same values scipy evaluates, computed the same way (count / n).
-    Wasserstein: the integral of |Q_ref(p) - Q_cur(p)| over p in (0, 1) (equal to the integral of the
-    ECDF gap), on the merged grid of the two samples' steps 1/n, which depends only on the two sizes.
-    """
-    n1, n2 = r.size, c.size
-    last = np.empty(n2, dtype=bool)
-    np.not_equal(c[1:], c[:-1], out=last[:-1])
-    last[-1] = True
-    v = c[last]
-    k_le = np.flatnonzero(last) + 1  # current values <= v
-    k_lt = np.concatenate(([0], k_le[:-1]))  # current values < v
-    a_le = np.searchsorted(r, v, side="right")  # reference values <= v
-    a_lt = a_le.copy()
-    tied = np.flatnonzero((a_le > 0) & (r[np.maximum(a_le - 1, 0)] == v))
-    if tied.size:
-        a_lt[tied] = np.searchsorted(r, v[tied], side="left")
-    ks = max(float(np.max(np.abs(a_le / n1 - k_le / n2))), float(np.max(np.abs(a_lt / n1 - k_lt / n2))))
-
-    long, short = (r, c) if n1 >= n2 else (c, r)
-    grid = _quantile_grid(long.size, short.size)
-    gap = long - np.repeat(short, grid.repeats)
-    np.abs(gap, out=gap)
-    total = float(short.size) * float(np.sum(gap))
-    if grid.split.size:
-        moved = np.abs(long[grid.split] - short[grid.split_lower + 1]) - gap[grid.split]
-        total += float(np.sum(grid.split_weight * moved))
-    return ks, total / (float(n1) * float(n2))
-
-
-@dataclass(frozen=True)
-class _Grid:
-    """Where the quantile steps of a sample of n_short values fall among those of n_long values.
-
-    On the scale p * n_long * n_short, long value ``a`` covers (a n_short, (a + 1) n_short] and short
-    value ``b`` covers (b n_long, (b + 1) n_long]. Short value ``b`` is at the start of ``repeats[b]``
-    long steps, which it covers whole, except where a short boundary falls inside a long step
-    (``split``; at most one per long step, as n_long >= n_short): there the next short value, after
-    ``split_lower``, takes ``split_weight`` of it.
-    """
-
-    repeats: IntArray
-    split: IntArray
-    split_lower: IntArray
-    split_weight: FloatArray
-
-
-@lru_cache(maxsize=4)
-def _quantile_grid(n_long: int, n_short: int) -> _Grid:
-    """The grid of two sample sizes (the same for every column without missing values: cached)."""
-    start = np.arange(n_long, dtype=np.int64) * n_short
-    lower = start // n_long
-    upper = (start + (n_short - 1)) // n_long
-    split = np.flatnonzero(upper > lower)
-    inside = upper[split] * n_long - start[split]  # length still covered by the lower short value
-    repeats = np.bincount(lower, minlength=n_short).astype(np.int64)
-    grid = _Grid(repeats, split, lower[split], (n_short - inside).astype(np.float64))
-    for arr in (grid.repeats, grid.split, grid.split_lower, grid.split_weight):
-        arr.flags.writeable = False
-    return grid
 
 
 @dataclass(frozen=True)
