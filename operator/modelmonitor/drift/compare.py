@@ -117,12 +117,14 @@ def _numeric(
         for start in range(0, 0 if empty else b, per_block):
             cols = names[start : start + per_block]
             sk = _subset(reference.sketch_matrix, [position[n] for n in cols])
-            res, n2 = sketch_stats(sk, numeric_block(current, cols))
+            block = numeric_block(current, cols)
+            w = _uses_wasserstein(method, n_ref[start : start + len(cols)], block)
+            res, n2 = sketch_stats(sk, block, wasserstein=w, overwrite=True)
             parts.append(res)
             n_cur[start : start + len(cols)] = n2
     else:
-        exact, n_ref, n_cur, std = _exact_numeric(reference, current, names, method)
-        parts.append(exact)
+        raw, n_ref, n_cur, std = _exact_numeric(reference, current, names, method)
+        parts.append(raw)
         miss_ref = len(reference) - n_ref
     out = _concat(parts) if parts else _empty_numeric(b)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -143,6 +145,15 @@ def _numeric(
         ks_p[wants] = ks_pvalues(out.ks[wants], n_ref[wants], n_cur[wants], exact=exact)
     constant = np.zeros(b, dtype=bool)
     return Figures(names, n_ref, n_cur, miss_ref, rows - n_cur, stats, {"ks": ks_p}, constant)
+
+
+def _uses_wasserstein(method: str, n_ref: IntArray, block: FloatArray) -> bool:
+    """Whether any feature of a window block (rows = features, NaN = missing) is judged by Wasserstein."""
+    if method != "auto":
+        return choose(method, "numeric", 1, 1) == "wasserstein"
+    n_cur = block.shape[1] - np.count_nonzero(np.isnan(block), axis=1)
+    pairs = zip(n_ref.tolist(), n_cur.tolist(), strict=True)
+    return any(choose(method, "numeric", a, c) == "wasserstein" for a, c in pairs)
 
 
 def _exact_numeric(

@@ -42,9 +42,11 @@ class NumericStats:
     cur_bins: IntArray
 
 
-def sort_rows(block: FloatArray) -> tuple[FloatArray, IntArray]:
-    """Sort each row ascending (NaN last) and return it with the count of non-missing values per row."""
-    ordered = np.sort(block, axis=1)
+def sort_rows(block: FloatArray, *, in_place: bool = False) -> tuple[FloatArray, IntArray]:
+    """Sort each row ascending (NaN last) and return it with the count of non-missing values per row;
+    ``in_place`` sorts ``block`` itself (no copy)."""
+    ordered = block if in_place else block.copy()
+    ordered.sort(axis=1)
     n = np.full(block.shape[0], block.shape[1], dtype=np.int64)
     if block.shape[1]:
         gaps = np.flatnonzero(np.isnan(ordered[:, -1]))  # NaN sorts last: only these rows have any
@@ -129,33 +131,67 @@ class SketchMatrix:
     count: IntArray
 
 
-def sketch_stats(sk: SketchMatrix, cur: FloatArray) -> tuple[NumericStats, IntArray]:
+def sketch_stats(
+    sk: SketchMatrix, cur: FloatArray, *, wasserstein: bool = True, overwrite: bool = False
+) -> tuple[NumericStats, IntArray]:
     """KS and Wasserstein-1 of each row of ``cur`` (unsorted, NaN = missing) against a sketch row.
 
     Between two knots the reference ECDF is taken as linear. KS is evaluated at the knots (right value
     and left limit), which is exact up to the reference mass strictly between two knots. Wasserstein is
     integrated interval by interval from the exact integral of each ECDF; where the two ECDFs cross
     inside one interval the crossing is taken as linear (error below interval width x interval mass).
-    Returns the stats and the current non-missing counts.
+    Without ``wasserstein`` its figures are NaN and the per-bucket sums it needs are not computed;
+    ``overwrite`` lets the window block be sorted in place. Returns the stats and the current
+    non-missing counts.
     """
     k = sk.knots.shape[1]
-    cur_s, n2 = sort_rows(cur)
-    cnt_l, sums, ties = _knot_buckets(sk, cur_s, n2)
+    cur_s, n2 = sort_rows(cur, in_place=overwrite)
+    le, cnt_l, ties = _knot_counts(sk, cur_s, n2)
 
     n1f = sk.count[:, None].astype(np.float64)
+    cum_cur = np.cumsum(cnt_l, axis=1)[:, :k]  # current values <= knot
     with np.errstate(divide="ignore", invalid="ignore"):
         n2f = n2[:, None].astype(np.float64)
         fr = sk.le / n1f
         frl = sk.lt / n1f
-        fc = np.cumsum(cnt_l, axis=1)[:, :k] / n2f  # share of current <= knot
+        fc = cum_cur / n2f  # share of current <= knot
         fcl = fc - ties / n2f  # share of current < knot
     kvalid = np.arange(k)[None, :] < sk.size[:, None]
     gap = np.maximum(np.abs(fr - fc), np.abs(frl - fcl))
     ks = np.max(np.where(kvalid, gap, 0.0), axis=1, initial=0.0)
+    if wasserstein:
+        sums = _bucket_sums(sk, cur_s, le)
+        w1 = _sketch_wasserstein(sk, (fr, frl, fc, fcl), cnt_l, sums, n2)
+    else:
+        w1 = np.full(ks.shape, np.nan)
 
+    # Bin counts: the PSI edges are knots, so counts <= edge come straight from the ECDF counts.
+    safe = np.maximum(sk.edge_index, 0)
+    cur_le = np.where(sk.edge_index >= 0, np.take_along_axis(cum_cur, safe, axis=1), n2[:, None])
+    ref_le = np.where(sk.edge_index >= 0, np.take_along_axis(sk.le, safe, axis=1), sk.count[:, None])
+    cur_bins = np.diff(np.concatenate([cur_le, n2[:, None]], axis=1), axis=1, prepend=0)
+    ref_bins = np.diff(np.concatenate([ref_le, sk.count[:, None]], axis=1), axis=1, prepend=0)
+    missing = (sk.count == 0) | (n2 == 0)
+    ks[missing] = np.nan
+    w1[missing] = np.nan
+    return NumericStats(ks, w1, ref_bins, cur_bins), n2
+
+
+def _sketch_wasserstein(
+    sk: SketchMatrix,
+    ecdfs: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    cnt_l: IntArray,
+    sums: FloatArray,
+    n2: IntArray,
+) -> FloatArray:
+    """Wasserstein-1 of :func:`sketch_stats`, from the ECDFs at the knots (reference <=, <, current
+    <=, <) and the current count and sum of (value - knot 0) per bucket."""
+    fr, frl, fc, fcl = ecdfs
+    k = sk.knots.shape[1]
     x = sk.knots - sk.knots[:, :1]
     width = np.diff(x, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
+        n2f = n2[:, None].astype(np.float64)
         int_ref = 0.5 * (fr[:, :-1] + frl[:, 1:]) * width
         int_cur = fc[:, :-1] * width + (cnt_l[:, 1:k] * x[:, 1:] - sums[:, 1:k]) / n2f
         area = np.abs(int_ref - int_cur)
@@ -172,24 +208,13 @@ def sketch_stats(sk: SketchMatrix, cur: FloatArray) -> tuple[NumericStats, IntAr
         stepped += _line_vs_level(f_mid - fcl[:, 1:], frl[:, 1:] - fcl[:, 1:], x[:, 1:] - mean)
     area = np.where(cross, stepped, area)
     inner = np.arange(k - 1)[None, :] + 1 < sk.size[:, None]
-    w1 = np.sum(np.where(inner, area, 0.0), axis=1)
+    w1: FloatArray = np.sum(np.where(inner, area, 0.0), axis=1)
     last = np.take_along_axis(x, (sk.size - 1)[:, None], axis=1)[:, 0]
     tail_hi: FloatArray = np.take_along_axis(sums, sk.size[:, None], axis=1)[:, 0]
     tail_hi = tail_hi - np.take_along_axis(cnt_l, sk.size[:, None], axis=1)[:, 0] * last
     with np.errstate(divide="ignore", invalid="ignore"):
         w1 += (tail_hi - sums[:, 0]) / n2
-
-    # Bin counts: the PSI edges are knots, so counts <= edge come straight from the ECDF counts.
-    cum_cur = np.cumsum(cnt_l, axis=1)[:, :k]
-    safe = np.maximum(sk.edge_index, 0)
-    cur_le = np.where(sk.edge_index >= 0, np.take_along_axis(cum_cur, safe, axis=1), n2[:, None])
-    ref_le = np.where(sk.edge_index >= 0, np.take_along_axis(sk.le, safe, axis=1), sk.count[:, None])
-    cur_bins = np.diff(np.concatenate([cur_le, n2[:, None]], axis=1), axis=1, prepend=0)
-    ref_bins = np.diff(np.concatenate([ref_le, sk.count[:, None]], axis=1), axis=1, prepend=0)
-    missing = (sk.count == 0) | (n2 == 0)
-    ks[missing] = np.nan
-    w1[missing] = np.nan
-    return NumericStats(ks, w1, ref_bins, cur_bins), n2
+    return w1
 
 
 def _knot_buckets(sk: SketchMatrix, cur_s: FloatArray, n2: IntArray) -> tuple[IntArray, FloatArray, IntArray]:
@@ -197,11 +222,18 @@ def _knot_buckets(sk: SketchMatrix, cur_s: FloatArray, n2: IntArray) -> tuple[In
     (knot i-1, knot i] (bucket 0 those <= knot 0, bucket ``size`` those above the last knot).
 
     Returns per bucket the value count and the sum of (value - knot 0), and per knot the count of values
-    equal to it. The knots are located in the sorted window (a few hundred binary searches per column),
-    not each value among the knots, and the sums come from one cumulative sum.
+    equal to it (:func:`_knot_counts` and :func:`_bucket_sums`).
     """
+    le, cnt_l, ties = _knot_counts(sk, cur_s, n2)
+    return cnt_l, _bucket_sums(sk, cur_s, le), ties
+
+
+def _knot_counts(sk: SketchMatrix, cur_s: FloatArray, n2: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Current values <= each knot (with 0 before and n2 after: ``le``), per bucket, and equal to each
+    knot. The knots are located in the sorted window (a few hundred binary searches per column), not
+    each value among the knots."""
     b, k = sk.knots.shape
-    le = np.empty((b, k + 2), dtype=np.int64)  # current values <= knot, 0 before, n2 after
+    le = np.empty((b, k + 2), dtype=np.int64)
     le[:, 0] = 0
     ties = np.zeros((b, k), dtype=np.int64)
     for j in range(b):
@@ -210,12 +242,17 @@ def _knot_buckets(sk: SketchMatrix, cur_s: FloatArray, n2: IntArray) -> tuple[In
         le[j, 1 : m + 1] = np.searchsorted(c, knots, side="right")
         le[j, m + 1 :] = n
         ties[j, :m] = le[j, 1 : m + 1] - np.searchsorted(c, knots, side="left")
-    cnt_l = np.diff(le, axis=1)
+    return le, np.diff(le, axis=1), ties
+
+
+def _bucket_sums(sk: SketchMatrix, cur_s: FloatArray, le: IntArray) -> FloatArray:
+    """Sum of (value - knot 0) of the sorted current values per bucket, from one cumulative sum."""
+    b = cur_s.shape[0]
     csum = np.zeros((b, cur_s.shape[1] + 1))
     np.subtract(cur_s, sk.knots[:, :1], out=csum[:, 1:])
     np.cumsum(csum[:, 1:], axis=1, out=csum[:, 1:])  # NaN (missing) only after the n2 valid values
-    sums = np.diff(np.take_along_axis(csum, le, axis=1), axis=1)
-    return cnt_l, sums, ties
+    sums: FloatArray = np.diff(np.take_along_axis(csum, le, axis=1), axis=1)
+    return sums
 
 
 def _line_vs_level(u: FloatArray, v: FloatArray, width: FloatArray) -> FloatArray:
