@@ -63,6 +63,27 @@ def distinct_labels(series: pd.Series) -> tuple[IntArray, list[object], IntArray
     return codes.astype(np.int64, copy=False), names, per_unique
 
 
+def value_counts(series: pd.Series) -> tuple[list[object], IntArray]:
+    """Count a raw column per distinct value: (label of each distinct value, which is missing for
+    missing values, rows per distinct value), distinct values in order of first appearance.
+
+    Strings held by Arrow are counted by Arrow itself (one hash pass, no per-row codes); other columns
+    through :func:`distinct_labels`.
+    """
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        import pyarrow as pa  # present: it holds this column
+        import pyarrow.compute as pc
+
+        counted = pc.value_counts(pa.array(series.array))
+        found = counted.field("counts").to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        return counted.field("values").to_pylist(), found
+    codes, names, per_unique = distinct_labels(series)
+    missing = int(np.count_nonzero(codes < 0))
+    if missing:
+        return [*names, None], np.append(per_unique, missing)
+    return names, per_unique
+
+
 def count_against(series: pd.Series, categories: Sequence[str], pooled: bool) -> CategoryCounts:
     """Count ``series`` (raw column) per reference category; vectorised over the rows.
 

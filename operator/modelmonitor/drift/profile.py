@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelmonitor.drift.categorical import distinct_labels
+from modelmonitor.drift.categorical import value_counts
 from modelmonitor.drift.defaults import BLOCK_BYTES, PROFILE_MAX_CATEGORIES, SKETCH_KNOTS
 from modelmonitor.drift.numeric import IntArray, SketchMatrix
 from modelmonitor.drift.schema import FeatureSchema, infer_schema, numeric_block
@@ -65,8 +65,8 @@ def categorical_profile(series: pd.Series, limit: int | None = PROFILE_MAX_CATEG
     """Count the categories of a raw column; keep at most ``limit`` (None: all) and pool the rest."""
     # Hash the raw values once and label only the distinct ones (labelling every row costs more than
     # counting); values sharing a label (1 and 1.0) are merged in order of first appearance.
-    codes, names, per_unique = distinct_labels(series)
-    missing = int(np.count_nonzero(codes < 0))
+    names, per_unique = value_counts(series)
+    missing = 0
     totals: dict[str, int] = {}
     for name, n in zip(names, per_unique.tolist(), strict=True):
         if pd.isna(name):

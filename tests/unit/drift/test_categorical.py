@@ -62,3 +62,19 @@ def test_count_against_reports_unseen_by_name() -> None:
     pooled = count_against(series, ["a", "b", "c"], pooled=True)
     assert pooled.counts.tolist() == [1, 1, 0, 3]
     assert pooled.unseen == []
+
+
+def test_arrow_strings_are_counted_like_any_other_column() -> None:
+    """Missing values, empty strings, ties and non-ASCII labels: the Arrow count gives the profile the
+    generic (factorised) count gives, category order included."""
+    pytest.importorskip("pyarrow")
+    from modelmonitor.drift.profile import categorical_profile
+
+    values = ["b", "", None, "é", "a", "b", "", "a", None, "z", "é", "b"]
+    arrow = pd.Series(values, dtype=pd.StringDtype("pyarrow"))
+    generic = pd.Series(values, dtype=object)
+    for limit, categories in ((None, ["b", "", "é", "a", "z"]), (2, ["b", ""])):
+        got, want = categorical_profile(arrow, limit), categorical_profile(generic, limit)
+        assert got.categories == want.categories == categories  # ties in order of appearance
+        assert got.counts.tolist() == want.counts.tolist()
+        assert (got.count, got.missing, got.other) == (want.count, want.missing, want.other)

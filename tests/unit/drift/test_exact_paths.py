@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
+from modelmonitor.drift.exact import bin_counts, column_edges, load_column
 from modelmonitor.drift.methods import kstwo_sf
-from modelmonitor.drift.numeric import _knot_buckets, exact_stats, sort_rows
+from modelmonitor.drift.numeric import (
+    _bin_counts_sorted,
+    _knot_buckets,
+    bin_edges,
+    exact_stats,
+    sketch_stats,
+    sort_rows,
+)
 from modelmonitor.drift.sketch import build_sketches, stack_sketches
 
 
@@ -56,3 +65,46 @@ def test_knot_buckets_equal_a_brute_force_count() -> None:
             atol=1e-9,
         )
         assert ties[j, : knots.size].tolist() == [int(np.sum(x == k)) for k in knots]
+
+
+def test_one_column_edges_and_bins_equal_the_block_form() -> None:
+    """The 1-D kernels of the cold path give the block kernels' edges and counts, bit for bit, from
+    an empty column to one full of ties."""
+    rng = np.random.default_rng(4)
+    for x in (
+        np.empty(0),
+        np.array([2.5]),
+        np.array([1.0, 1.0]),
+        np.round(rng.normal(size=37)),
+        rng.normal(size=1001),
+    ):
+        x = np.sort(x)
+        block = np.full((1, max(x.size, 1) + 3), np.nan)
+        block[0, : x.size] = x
+        n = np.array([x.size])
+        edges = bin_edges(block, n)
+        assert column_edges(x).tolist() == edges[0].tolist()
+        assert bin_counts(x, edges[0]).tolist() == _bin_counts_sorted(block, n, edges)[0].tolist()
+
+
+def test_load_column_makes_missing_and_infinite_values_nan() -> None:
+    buf = np.empty(5)
+    assert load_column(pd.Series([1.0, np.inf, np.nan, -np.inf, 2.0]), buf) == 2
+    assert np.isnan(buf[1:4]).all() and buf[[0, 4]].tolist() == [1.0, 2.0]
+    assert load_column(pd.Series([3, None, 4, 5, 6], dtype="Int64"), buf) == 4
+    assert np.isnan(buf[1]) and buf[[0, 2, 3, 4]].tolist() == [3.0, 4.0, 5.0, 6.0]
+
+
+def test_sketch_stats_without_wasserstein_keep_every_other_figure() -> None:
+    """Skipping the Wasserstein integral (a method that does not use it) changes nothing else, and
+    sorting the window block in place gives the figures of sorting a copy."""
+    rng = np.random.default_rng(9)
+    ref = np.stack([rng.normal(size=4000), rng.exponential(size=4000)])
+    sk = stack_sketches(build_sketches(ref, np.zeros(2, dtype=np.int64), knots=65))
+    cur = np.stack([rng.normal(0.2, 1.0, 900), np.append(rng.exponential(1.3, 800), [np.nan] * 100)])
+    full, n_full = sketch_stats(sk, cur)
+    lean, n_lean = sketch_stats(sk, cur.copy(), wasserstein=False, overwrite=True)
+    assert np.isfinite(full.wasserstein).all() and np.isnan(lean.wasserstein).all()
+    assert full.ks.tolist() == lean.ks.tolist() and n_full.tolist() == n_lean.tolist() == [900, 800]
+    assert full.ref_bins.tolist() == lean.ref_bins.tolist()
+    assert full.cur_bins.tolist() == lean.cur_bins.tolist()
