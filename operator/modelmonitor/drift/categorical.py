@@ -63,6 +63,10 @@ def distinct_labels(series: pd.Series) -> tuple[IntArray, list[object], IntArray
     return codes.astype(np.int64, copy=False), names, per_unique
 
 
+def _held_by_arrow(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"
+
+
 def value_counts(series: pd.Series) -> tuple[list[object], IntArray]:
     """Count a raw column per distinct value: (label of each distinct value, which is missing for
     missing values, rows per distinct value), distinct values in order of first appearance.
@@ -70,7 +74,7 @@ def value_counts(series: pd.Series) -> tuple[list[object], IntArray]:
     Strings held by Arrow are counted by Arrow itself (one hash pass, no per-row codes); other columns
     through :func:`distinct_labels`.
     """
-    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+    if _held_by_arrow(series):
         import pyarrow as pa  # present: it holds this column
         import pyarrow.compute as pc
 
@@ -84,31 +88,45 @@ def value_counts(series: pd.Series) -> tuple[list[object], IntArray]:
     return names, per_unique
 
 
+def _targets(names: Sequence[object], index: dict[str, int]) -> IntArray:
+    """Reference category of each distinct label: -2 missing, -1 unseen."""
+    return np.array([-2 if pd.isna(n) else index.get(str(n), -1) for n in names], dtype=np.int64)
+
+
 def count_against(series: pd.Series, categories: Sequence[str], pooled: bool) -> CategoryCounts:
     """Count ``series`` (raw column) per reference category; vectorised over the rows.
 
-    The column is factorised once (hashing, no per-row Python); only its distinct values are labelled
-    and looked up. With ``pooled`` (a truncated profile keeps only its frequent categories), values
-    outside the list are counted in a last "(other)" bucket instead of being unseen.
+    The column is hashed once (no per-row Python); only its distinct values are labelled and looked
+    up. Per-row codes, which flag the rows of unseen categories, are made only when there are such
+    rows (Arrow-held strings are counted without them first). With ``pooled`` (a truncated profile
+    keeps only its frequent categories), values outside the list are counted in a last "(other)"
+    bucket instead of being unseen.
     """
-    codes, names, per_unique = distinct_labels(series)
     index = {c: i for i, c in enumerate(categories)}
+    codes: IntArray | None = None
+    if _held_by_arrow(series):
+        names, per_unique = value_counts(series)
+    else:
+        codes, names, per_unique = distinct_labels(series)
+    target = _targets(names, index)
+    if codes is None and not pooled and bool((target == -1).any()):
+        codes, names, per_unique = distinct_labels(series)
+        target = _targets(names, index)
     k = len(categories)
-    target = np.array(
-        [-2 if pd.isna(n) else index.get(str(n), -1) for n in names], dtype=np.int64
-    )  # -2 missing, -1 unseen
-    missing = int(np.count_nonzero(codes < 0)) + int(per_unique[target == -2].sum())
+    missing = int(per_unique[target == -2].sum())
+    missing += int(np.count_nonzero(codes < 0)) if codes is not None else 0
     known = target >= 0
     base = np.bincount(target[known], weights=per_unique[known], minlength=k).astype(np.int64)
     unseen_u = np.flatnonzero(target == -1)
     if pooled:
         counts = np.append(base, per_unique[unseen_u].sum())
         return CategoryCounts(counts, [], np.zeros(len(series), dtype=bool), missing)
+    if unseen_u.size == 0:
+        return CategoryCounts(base, [], np.zeros(len(series), dtype=bool), missing)
+    assert codes is not None  # made above: there are unseen values
     flag = np.zeros(len(names) + 1, dtype=bool)
     flag[unseen_u] = True
     rows = flag[codes]  # code -1 (missing) reads the extra False at the end
-    if unseen_u.size == 0:
-        return CategoryCounts(base, [], rows, missing)
     # Several raw values can share one label (1 and 1.0): merge them, most frequent first.
     merged = pd.Series(per_unique[unseen_u], index=[str(names[i]) for i in unseen_u], dtype=np.int64)
     merged = merged.groupby(level=0, sort=False).sum().sort_values(ascending=False, kind="stable")

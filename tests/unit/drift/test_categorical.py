@@ -78,3 +78,18 @@ def test_arrow_strings_are_counted_like_any_other_column() -> None:
         assert got.categories == want.categories == categories  # ties in order of appearance
         assert got.counts.tolist() == want.counts.tolist()
         assert (got.count, got.missing, got.other) == (want.count, want.missing, want.other)
+
+
+def test_arrow_strings_are_counted_against_a_reference_like_any_other_column() -> None:
+    """Known, unseen (flagged per row) and missing values, with and without an "(other)" bucket."""
+    pytest.importorskip("pyarrow")
+    values = ["a", None, "new", "b", "a", "", "new", "zz", None]
+    arrow = pd.Series(values, dtype=pd.StringDtype("pyarrow"))
+    generic = pd.Series(values, dtype=object)
+    for categories in (["a", "b", ""], ["a", "b", "", "new", "zz"]):
+        for pooled in (False, True):
+            got, want = count_against(arrow, categories, pooled), count_against(generic, categories, pooled)
+            assert got.counts.tolist() == want.counts.tolist()
+            assert (got.unseen, got.missing) == (want.unseen, want.missing)
+            assert got.unseen_rows.tolist() == want.unseen_rows.tolist()
+    assert count_against(arrow, ["a", "b", ""], False).unseen == ["new", "zz"]
