@@ -6,7 +6,8 @@ most of the cost, as it is for ``scipy.stats.ks_2samp``; the rest is a few numpy
 
 * decile bin counts (PSI and Jensen-Shannon, the effect every feature reports): 9 binary searches a
   side (:func:`column_edges`, :func:`bin_counts`);
-* :func:`ks_statistic` locates only the distinct current values in the reference (no merge);
+* :func:`ks_statistic` locates distinct current values in the reference (no merge), and only those
+  where the largest gap can be;
 * :func:`wasserstein_distance` integrates the quantile functions on a grid that depends only on the
   two sample sizes (cached).
 
@@ -73,12 +74,23 @@ def bin_counts(x: FloatArray, edges: FloatArray) -> IntArray:
     return np.diff(le, prepend=0)
 
 
+#: The KS statistic is first evaluated at every ``_KS_STEP``-th distinct window value (see
+#: :func:`ks_statistic`); at or below ``4 * _KS_STEP`` distinct values, at all of them at once.
+_KS_STEP = 32
+
+
 def ks_statistic(r: FloatArray, c: FloatArray) -> float:
     """Two-sample KS statistic of two sorted, non-empty samples without merging them.
 
     Only the distinct current values ``v`` are located in the reference. Between two consecutive ``v``
     the current ECDF is flat while the reference ECDF rises, so the largest gap is at a ``v`` or just
     below the next one: the same values scipy evaluates, computed the same way (count / n).
+
+    Most of them need not be located: the gaps are first taken at every ``_KS_STEP``-th ``v``; between
+    two such samples both ECDFs are monotone, so no gap there exceeds (reference ECDF at the right
+    sample - current ECDF at the left) or (current ECDF at the right - reference ECDF at the left).
+    Only the stretches whose bound reaches the sampled maximum are evaluated value by value: the
+    statistic is the one a full evaluation gives, bit for bit, for a fraction of the binary searches.
     """
     n1, n2 = r.size, c.size
     last = np.empty(n2, dtype=bool)
@@ -87,12 +99,34 @@ def ks_statistic(r: FloatArray, c: FloatArray) -> float:
     v = c[last]
     k_le = np.flatnonzero(last) + 1  # current values <= v
     k_lt = np.concatenate(([0], k_le[:-1]))  # current values < v
-    a_le = np.searchsorted(r, v, side="right")  # reference values <= v
-    a_lt = a_le.copy()
-    tied = np.flatnonzero((a_le > 0) & (r[np.maximum(a_le - 1, 0)] == v))
-    if tied.size:
-        a_lt[tied] = np.searchsorted(r, v[tied], side="left")
-    return max(float(np.max(np.abs(a_le / n1 - k_le / n2))), float(np.max(np.abs(a_lt / n1 - k_lt / n2))))
+
+    def gaps(at: IntArray | slice) -> tuple[FloatArray, IntArray, IntArray]:
+        a_le = np.searchsorted(r, v[at], side="right")  # reference values <= v
+        a_lt = a_le.copy()
+        tied = np.flatnonzero((a_le > 0) & (r[np.maximum(a_le - 1, 0)] == v[at]))
+        if tied.size:
+            a_lt[tied] = np.searchsorted(r, v[at][tied], side="left")
+        gap = np.maximum(np.abs(a_le / n1 - k_le[at] / n2), np.abs(a_lt / n1 - k_lt[at] / n2))
+        return gap, a_le, a_lt
+
+    m = v.size
+    if m <= 4 * _KS_STEP:
+        return float(np.max(gaps(slice(None))[0]))
+    sampled = np.arange(0, m, _KS_STEP)
+    if sampled[-1] != m - 1:
+        sampled = np.append(sampled, m - 1)
+    gap, a_le, a_lt = gaps(sampled)
+    d = float(np.max(gap))
+    lo, hi = sampled[:-1], sampled[1:]
+    bound = np.maximum(a_le[1:] / n1 - k_le[lo] / n2, k_lt[hi] / n2 - a_lt[:-1] / n1)
+    # The margin keeps a stretch whose bound is the maximum up to rounding.
+    open_ = np.flatnonzero((bound > d - 1e-9) & (hi - lo > 1))
+    if open_.size:
+        lengths = hi[open_] - lo[open_] - 1
+        first = np.cumsum(lengths) - lengths
+        inside = np.arange(int(lengths.sum())) - np.repeat(first, lengths) + np.repeat(lo[open_] + 1, lengths)
+        d = max(d, float(np.max(gaps(inside)[0])))
+    return d
 
 
 def wasserstein_distance(r: FloatArray, c: FloatArray) -> float:

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from modelmonitor.drift.exact import bin_counts, column_edges, load_column
+from modelmonitor.drift import exact
+from modelmonitor.drift.exact import bin_counts, column_edges, ks_statistic, load_column
 from modelmonitor.drift.methods import kstwo_sf
 from modelmonitor.drift.numeric import (
     _bin_counts_sorted,
@@ -108,3 +109,28 @@ def test_sketch_stats_without_wasserstein_keep_every_other_figure() -> None:
     assert full.ks.tolist() == lean.ks.tolist() and n_full.tolist() == n_lean.tolist() == [900, 800]
     assert full.ref_bins.tolist() == lean.ref_bins.tolist()
     assert full.cur_bins.tolist() == lean.cur_bins.tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ks_statistic_evaluating_part_of_the_window_is_the_full_evaluation(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows with hundreds to thousands of distinct values (sampled first, then only the stretches
+    that can hold the maximum): no drift, a shift, a narrow bump peaking between two samples, ties.
+    The statistic equals scipy's and, bit for bit, that of every value evaluated."""
+    rng = np.random.default_rng(seed)
+    ref = rng.normal(size=6000)
+    bump = np.concatenate([rng.normal(size=2000), rng.normal(0.7, 0.001, 40)])
+    pairs = [
+        (ref, rng.normal(size=2000)),
+        (ref, rng.normal(0.1, 1.0, 2000)),
+        (ref, bump),
+        (np.round(ref, 2), np.round(rng.normal(size=2000), 2)),  # ~500 distinct values, shared
+    ]
+    for r, c in pairs:
+        r, c = np.sort(r), np.sort(c)
+        sampled = ks_statistic(r, c)
+        assert sampled == pytest.approx(stats.ks_2samp(r, c).statistic, abs=1e-12)
+        with monkeypatch.context() as m:
+            m.setattr(exact, "_KS_STEP", c.size)  # no sampling: every distinct value
+            assert sampled == ks_statistic(r, c)
