@@ -7,7 +7,9 @@ Shape: 50 numeric + 10 categorical features, reference 100k rows, current window
 The headline is like for like: the same columns and the same tests on the same raw data.
   * cold path — ``detect(reference_df, window_df, method="ks")``: KS for numeric columns and, as its
     categorical counterpart, chi-square for categorical ones; exact statistics, nothing cached. It also
-    computes what the loop does not (Wasserstein, PSI, Jensen-Shannon, integrity checks);
+    computes what the loop does not: the decile bins and category tables every feature's
+    Jensen-Shannon effect (and PSI) comes from, the integrity checks, the report; not Wasserstein,
+    which only ``method`` wasserstein or ``auto`` on large samples uses;
   * scipy loop — per numeric column ``scipy.stats.ks_2samp``, per categorical column
     ``chi2_contingency`` on aligned value counts: what a straightforward implementation does. Both give
     p-values, the verdicts (p < 0.05) are compared column by column;
