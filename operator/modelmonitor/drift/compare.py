@@ -170,15 +170,21 @@ def _exact_numeric(
     n_ref = np.zeros(b, dtype=np.int64)
     n_cur = np.zeros(b, dtype=np.int64)
     ref_buf, cur_buf = np.empty(len(reference)), np.empty(len(current))
+    fixed = method != "auto" and choose(method, "numeric", 1, 1) != "wasserstein"
     for j, name in enumerate(names):
-        n1 = n_ref[j] = load_column(reference[name], ref_buf)
-        n2 = n_cur[j] = load_column(current[name], cur_buf)
-        used = choose(method, "numeric", n1, n2)
-        if used == "wasserstein":  # before sorting: the same sums as ever
-            with np.errstate(invalid="ignore", divide="ignore"):
-                std[j] = _nanstd(ref_buf[None, :])[0]
-        ref_buf.sort()  # NaN last
-        cur_buf.sort()
+        if fixed:  # the method does not depend on the counts, and needs no sd: load sorted
+            n1 = n_ref[j] = load_column(reference[name], ref_buf, sort=True)
+            n2 = n_cur[j] = load_column(current[name], cur_buf, sort=True)
+            used = choose(method, "numeric", n1, n2)
+        else:
+            n1 = n_ref[j] = load_column(reference[name], ref_buf)
+            n2 = n_cur[j] = load_column(current[name], cur_buf)
+            used = choose(method, "numeric", n1, n2)
+            if used == "wasserstein":  # before sorting: the same sums as ever
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    std[j] = _nanstd(ref_buf[None, :])[0]
+            ref_buf.sort()  # NaN last
+            cur_buf.sort()
         r, c = ref_buf[:n1], cur_buf[:n2]
         edges = column_edges(r)
         ref_bins[j], cur_bins[j] = bin_counts(r, edges), bin_counts(c, edges)

@@ -32,16 +32,24 @@ IntArray = NDArray[np.int64]
 _PROBS = np.arange(1, PSI_BINS, dtype=np.float64) / PSI_BINS
 
 
-def load_column(series: pd.Series, out: FloatArray) -> int:
+def load_column(series: pd.Series, out: FloatArray, *, sort: bool = False) -> int:
     """Copy a numeric column into ``out`` (same length) as float64, missing and +-inf as NaN; return
-    the count of the other (non-missing) values."""
+    the count of the other (non-missing) values. With ``sort``, ``out`` is also sorted (NaN last) and
+    the count read off the sorted values, which saves a pass over them."""
     if series.dtype == np.float64:
         np.copyto(out, series.to_numpy())  # NaN already means missing: no conversion pass
     else:
         out[:] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if sort:
+        out.sort()
+        n = int(np.searchsorted(out, np.nan, side="left")) if out.size and np.isnan(out[-1]) else out.size
+        if n == 0 or (out[0] != -np.inf and out[n - 1] != np.inf):
+            return n
     n = int(np.count_nonzero(np.isfinite(out)))
     if n < out.size:
         out[np.isinf(out)] = np.nan
+    if sort:
+        out.sort()
     return n
 
 

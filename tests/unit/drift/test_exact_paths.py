@@ -134,3 +134,15 @@ def test_ks_statistic_evaluating_part_of_the_window_is_the_full_evaluation(
         with monkeypatch.context() as m:
             m.setattr(exact, "_KS_STEP", c.size)  # no sampling: every distinct value
             assert sampled == ks_statistic(r, c)
+
+
+def test_load_column_sorted_counts_what_the_unsorted_load_counts() -> None:
+    buf = np.empty(6)
+    for values in (
+        [3.0, np.nan, 1.0, 2.0, np.nan, 0.5],
+        [np.inf, 1.0, -np.inf, np.nan, 2.0, 0.0],
+        [np.nan] * 6,
+    ):
+        n = load_column(pd.Series(values), buf, sort=True)
+        finite = np.sort(np.array(values)[np.isfinite(values)])
+        assert n == finite.size and buf[:n].tolist() == finite.tolist() and np.isnan(buf[n:]).all()
