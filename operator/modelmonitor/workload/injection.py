@@ -8,34 +8,35 @@ edit makes it fail (422) instead of clobbering someone else's change; the next t
 
 What was injected is recorded in one annotation on the Deployment, so injection is idempotent
 (``inject(inject(x)) == inject(x)``) and removal takes away exactly what was added: the sidecar
-container and the pod's ``modelmonitor-admin`` volume, which holds the monitor's admin token
-(``workload/admin.py``) for the sidecar alone.
+container and the pod volumes it mounts (``workload/injected.py``: the ``modelmonitor-admin``
+volume with the monitor's admin token, and the ``modelmonitor-audit`` emptyDir when the audit trail
+is on). Turning the audit trail off takes its volume, mount and environment out again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from modelmonitor.api.spec import ModelMonitorSpec
-from modelmonitor.workload import admin
+from modelmonitor.workload import admin, injected
+
+# Defined in workload/injected.py; other modules and tests import them from here too.
+from modelmonitor.workload.injected import ADMIN_MOUNT as ADMIN_MOUNT
+from modelmonitor.workload.injected import ADMIN_TOKEN_FILE as ADMIN_TOKEN_FILE
+from modelmonitor.workload.injected import ADMIN_VOLUME as ADMIN_VOLUME
+from modelmonitor.workload.injected import AUDIT_MOUNT as AUDIT_MOUNT
+from modelmonitor.workload.injected import AUDIT_VOLUME as AUDIT_VOLUME
+from modelmonitor.workload.injected import INJECTED_ANNOTATION as INJECTED_ANNOTATION
+from modelmonitor.workload.injected import Record as Record
+from modelmonitor.workload.injected import admin_volume as admin_volume
 
 SIDECAR_NAME = "modelmonitor-sidecar"
-INJECTED_ANNOTATION = "modelmonitor.io/injected"
 ROUTE_ANNOTATION = "modelmonitor.io/routed"
 PROXY_PORT_NAME = "mm-proxy"
 ADMIN_PORT_NAME = "mm-admin"
 SIDECAR_USER = 65532
-ADMIN_VOLUME = "modelmonitor-admin"
-ADMIN_MOUNT = "/var/run/modelmonitor/admin"
-ADMIN_TOKEN_FILE = f"{ADMIN_MOUNT}/{admin.TOKEN_KEY}"
-# A Secret volume's files belong to root (group root, or the pod's fsGroup when the user's pod sets
-# one), and the sidecar runs as uid 65532 with no fsGroup of ours: 0440 would lock it out of its own
-# token in most pods. 0444 is safe here because only the sidecar container mounts this volume (the
-# model's containers do not see it) and its only item is the token.
-ADMIN_MODE = 0o444
 
 
 def pointer(*parts: str | int) -> str:
@@ -98,25 +99,13 @@ def _version_env(deployment: dict[str, Any], label: str) -> dict[str, Any]:
     }
 
 
-def admin_volume(monitor: str) -> dict[str, Any]:
-    """The pod volume of the monitor's admin Secret: its token only (the salt goes in by env)."""
-    return {
-        "name": ADMIN_VOLUME,
-        "secret": {
-            "secretName": admin.admin_name(monitor),
-            "items": [{"key": admin.TOKEN_KEY, "path": admin.TOKEN_KEY}],
-            "defaultMode": ADMIN_MODE,
-        },
-    }
-
-
 def sidecar_container(
     spec: ModelMonitorSpec, deployment: dict[str, Any], *, image: str, monitor: str
 ) -> dict[str, Any]:
     """The sidecar container exactly as injected for ``monitor`` (validates the target container
     first). It reads its admin token from the monitor's admin Secret, mounted read-only at
     ``ADMIN_MOUNT``, and its redaction salt from the same Secret, so that every pod of the monitor
-    hashes redacted values alike."""
+    hashes redacted values alike. With the audit trail on, it writes it to ``AUDIT_MOUNT``."""
     model_container(deployment, spec)
     side = spec.sidecar
     ports_in_use = {
@@ -160,13 +149,14 @@ def sidecar_container(
         "name": SIDECAR_NAME,
         "image": side.image or image,
         "args": ["sidecar"],
-        "env": [*env, *spec.explain.sidecar_env()],  # explanations: no variables while off
+        # explanations and the audit trail: no variables while off
+        "env": [*env, *spec.explain.sidecar_env(), *injected.audit_env(spec)],
         "ports": [
             {"name": PROXY_PORT_NAME, "containerPort": side.listenPort, "protocol": "TCP"},
             {"name": ADMIN_PORT_NAME, "containerPort": side.adminPort, "protocol": "TCP"},
         ],
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": side.adminPort}, "periodSeconds": 5},
-        "volumeMounts": [{"name": ADMIN_VOLUME, "mountPath": ADMIN_MOUNT, "readOnly": True}],
+        "volumeMounts": injected.mounts(spec),
         "resources": side.resources.model_dump(mode="json"),
         "securityContext": {
             "runAsNonRoot": True,
@@ -179,38 +169,6 @@ def sidecar_container(
     }
 
 
-@dataclass(frozen=True)
-class Record:
-    """What one monitor injected into a Deployment (the annotation's content)."""
-
-    monitor: str
-    container: str
-    digest: str
-    volume: str | None = None
-    """The pod volume added with the sidecar (None in records written before there was one)."""
-
-    def to_json(self) -> str:
-        data = {"monitor": self.monitor, "container": self.container, "digest": self.digest}
-        if self.volume is not None:
-            data["volume"] = self.volume
-        return json.dumps(data)
-
-    @classmethod
-    def read(cls, deployment: dict[str, Any]) -> Record | None:
-        text = ((deployment.get("metadata") or {}).get("annotations") or {}).get(INJECTED_ANNOTATION)
-        if not text:
-            return None
-        try:
-            data = json.loads(text)
-            volume = data.get("volume")
-            return cls(
-                monitor=str(data["monitor"]), container=str(data["container"]), digest=str(data["digest"]),
-                volume=str(volume) if volume is not None else None,
-            )  # fmt: skip
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
-
-
 def guard(deployment: dict[str, Any]) -> list[dict[str, Any]]:
     version = (deployment.get("metadata") or {}).get("resourceVersion")
     return [{"op": "test", "path": "/metadata/resourceVersion", "value": version}] if version else []
@@ -221,7 +179,8 @@ def plan_injection(
 ) -> list[dict[str, Any]]:
     """The JSON patch that makes the sidecar present and as desired; ``[]`` when it already is.
 
-    The pod template gets the admin volume first (the sidecar mounts it), then the sidecar.
+    The pod template gets its volumes first (the sidecar mounts them), then the sidecar; a volume
+    this monitor added and no longer needs (the audit volume, turned off) goes.
     Raises InjectionError when another monitor owns the injection or the pod template cannot take it
     (a volume named ``modelmonitor-admin`` that the monitor did not add, for instance).
     """
@@ -232,13 +191,14 @@ def plan_injection(
             f"the sidecar was injected for ModelMonitor {record.monitor!r}; one monitor per Deployment",
         )
     desired = sidecar_container(spec, deployment, image=image, monitor=monitor)
-    volume = admin_volume(monitor)
-    ops = _volume_ops(deployment, volume, ours=record is not None and record.volume == ADMIN_VOLUME)
+    wanted = injected.pod_volumes(spec, monitor)
+    ops = _volume_ops(deployment, wanted, ours=record.volumes if record is not None else ())
     current = containers(deployment)
     index = next((i for i, c in enumerate(current) if c.get("name") == SIDECAR_NAME), None)
     new_record = Record(
-        monitor=monitor, container=SIDECAR_NAME, digest=_digest([desired, volume]), volume=ADMIN_VOLUME
-    )
+        monitor=monitor, container=SIDECAR_NAME, digest=_digest([desired, *wanted]),
+        volumes=tuple(v["name"] for v in wanted),
+    )  # fmt: skip
     base = ("spec", "template", "spec", "containers")
     if index is None:
         ops.append({"op": "add", "path": pointer(*base, "-"), "value": desired})
@@ -258,27 +218,35 @@ def plan_injection(
     return guard(deployment) + ops if ops else []
 
 
-def _volume_ops(deployment: dict[str, Any], volume: dict[str, Any], *, ours: bool) -> list[dict[str, Any]]:
-    """Add the admin volume, or put it back as desired; refuse a volume of that name we did not add."""
-    current = volumes(deployment)
-    index = next((i for i, v in enumerate(current) if v.get("name") == volume["name"]), None)
+def _volume_ops(
+    deployment: dict[str, Any], wanted: list[dict[str, Any]], *, ours: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Take out the volumes this monitor added (``ours``) and no longer wants, then add each wanted
+    volume or put it back as desired; refuse a volume of a wanted name that the monitor did not add."""
+    current = volumes(deployment)  # follows the ops, so that each index is right where it applies
     base = ("spec", "template", "spec", "volumes")
-    if index is None:
-        if not current:
-            return [{"op": "add", "path": pointer(*base), "value": [volume]}]
-        return [{"op": "add", "path": pointer(*base, "-"), "value": volume}]
-    if not ours:
-        raise InjectionError(
-            "VolumeConflict",
-            f"the pod template already has a volume named {volume['name']!r} that the monitor did not "
-            "add; the sidecar's admin token needs that name: rename the volume",
-        )
-    if as_desired(current[index], volume):
-        return []
-    return [
-        {"op": "test", "path": pointer(*base, index, "name"), "value": volume["name"]},
-        {"op": "replace", "path": pointer(*base, index), "value": volume},
-    ]
+    names = {v["name"] for v in wanted}
+    ops: list[dict[str, Any]] = []
+    for i in reversed(range(len(current))):
+        name = current[i].get("name")
+        if name in ours and name not in names:
+            ops.append({"op": "test", "path": pointer(*base, i, "name"), "value": name})
+            ops.append({"op": "remove", "path": pointer(*base, i)})
+            del current[i]
+    for volume in wanted:
+        index = next((i for i, v in enumerate(current) if v.get("name") == volume["name"]), None)
+        if index is None:
+            if not current:  # no list (or one emptied above): the whole list
+                ops.append({"op": "add", "path": pointer(*base), "value": [volume]})
+            else:
+                ops.append({"op": "add", "path": pointer(*base, "-"), "value": volume})
+            current.append(volume)
+        elif volume["name"] not in ours:
+            raise InjectionError("VolumeConflict", injected.conflict(volume["name"]))
+        elif not as_desired(current[index], volume):
+            ops.append({"op": "test", "path": pointer(*base, index, "name"), "value": volume["name"]})
+            ops.append({"op": "replace", "path": pointer(*base, index), "value": volume})
+    return ops
 
 
 def as_desired(stored: Any, desired: Any) -> bool:
@@ -313,14 +281,14 @@ def plan_removal(deployment: dict[str, Any], *, monitor: str) -> list[dict[str, 
             break
     current = volumes(deployment)
     base = ("spec", "template", "spec", "volumes")
-    for index, v in enumerate(current):
-        if record.volume is not None and v.get("name") == record.volume:
-            ops.append({"op": "test", "path": pointer(*base, index, "name"), "value": record.volume})
-            # The list goes with its last entry: the server drops an empty list anyway.
-            ops.append(
-                {"op": "remove", "path": pointer(*base) if len(current) == 1 else pointer(*base, index)}
-            )
-            break
+    doomed = [i for i, v in enumerate(current) if v.get("name") in record.volumes]
+    tests = [{"op": "test", "path": pointer(*base, i, "name"), "value": current[i]["name"]} for i in doomed]
+    if doomed and len(doomed) == len(current):
+        # The list goes with its last entries: the server drops an empty list anyway.
+        ops += [*tests, {"op": "remove", "path": pointer(*base)}]
+    else:
+        for index, test in reversed(list(zip(doomed, tests, strict=True))):  # the last first: indexes hold
+            ops += [test, {"op": "remove", "path": pointer(*base, index)}]
     ops.append(remove_annotation(deployment, INJECTED_ANNOTATION))
     return guard(deployment) + ops
 
@@ -374,7 +342,7 @@ def template_hash(owner: dict[str, Any]) -> str:
 
 
 def clean_template(template: dict[str, Any]) -> dict[str, Any]:
-    """The pod template without the sidecar, its admin volume and the controller's
+    """The pod template without the sidecar, the volumes it mounts and the controller's
     ``pod-template-hash`` label."""
     out: dict[str, Any] = json.loads(json.dumps(template))
     labels = (out.get("metadata") or {}).get("labels")
@@ -383,7 +351,7 @@ def clean_template(template: dict[str, Any]) -> dict[str, Any]:
     spec = out.get("spec") or {}
     spec["containers"] = [c for c in spec.get("containers") or [] if c.get("name") != SIDECAR_NAME]
     if "volumes" in spec:
-        kept = [v for v in spec.get("volumes") or [] if v.get("name") != ADMIN_VOLUME]
+        kept = [v for v in spec.get("volumes") or [] if v.get("name") not in injected.OURS]
         if kept:
             spec["volumes"] = kept
         else:
@@ -392,9 +360,9 @@ def clean_template(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def injected_parts(deployment: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The sidecar container(s) and the admin volume(s) the Deployment runs now, to keep them in a
-    pod template that is put in its place (a rollback)."""
+    """The sidecar container(s) and the volumes it mounts that the Deployment runs now, to keep them
+    in a pod template that is put in its place (a rollback)."""
     return (
         [c for c in containers(deployment) if c.get("name") == SIDECAR_NAME],
-        [v for v in volumes(deployment) if v.get("name") == ADMIN_VOLUME],
+        [v for v in volumes(deployment) if v.get("name") in injected.OURS],
     )

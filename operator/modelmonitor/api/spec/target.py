@@ -50,6 +50,44 @@ class ResourceRequirements(Model):
     )
 
 
+AUDIT_MIN_MI = 64
+AuditSize = Annotated[
+    str,
+    Field(pattern=r"^[1-9][0-9]*(Mi|Gi)$", max_length=12),
+]
+
+
+def size_bytes(size: str) -> int:
+    """Bytes in an ``AuditSize`` (``64Mi``, ``2Gi``: binary multiples)."""
+    return int(size[:-2]) * (1 << (20 if size.endswith("Mi") else 30))
+
+
+class SidecarAudit(Model):
+    """The sidecar's JSONL audit trail on a volume of the pod: off by default."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Give the sidecar an `emptyDir` volume (`modelmonitor-audit`, mounted in the sidecar "
+        "only) and write the audit trail there: the log line of each request and explanation, rotated in "
+        "segments and kept for `spec.retention`. It lives as long as the pod. false takes the volume out.",
+    )
+    sizeLimit: AuditSize = Field(
+        default="1Gi",
+        description="The emptyDir's `sizeLimit`, in Mi or Gi, at least 64Mi. The kubelet evicts a pod whose "
+        "emptyDir grows past it, so the sidecar keeps its segments under 90 % of it.",
+    )
+
+    rules = (
+        Rule(
+            cel="!has(self.sizeLimit) || self.sizeLimit.endsWith('Gi') || "
+            "self.sizeLimit.matches('^([1-9][0-9]{2,}|[7-9][0-9]|6[4-9])Mi$')",
+            message=f"sizeLimit must be at least {AUDIT_MIN_MI}Mi",
+            check=lambda s: size_bytes(s.sizeLimit) >= AUDIT_MIN_MI << 20,
+            field="sizeLimit",
+        ),
+    )
+
+
 class Sidecar(Model):
     """The capture sidecar the operator injects beside the model container."""
 
@@ -81,6 +119,9 @@ class Sidecar(Model):
     sampleRate: Share = Field(default=1.0, description="Share of requests captured (0-1); all are forwarded.")
     resources: ResourceRequirements = Field(
         default_factory=ResourceRequirements, description="The sidecar container's resources."
+    )
+    audit: SidecarAudit = Field(
+        default_factory=SidecarAudit, description="The audit trail on a volume of the pod (off by default)."
     )
 
     rules = (
