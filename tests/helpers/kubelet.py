@@ -20,6 +20,9 @@ new Pod, does what a kubelet and its container runtime would:
   loopback addresses (the processes share this machine's filesystem, so ``/var/run/...`` cannot be
   theirs); a missing Secret that is not ``optional`` leaves the pod ``CreateContainerConfigError``
   (a kubelet would keep retrying the mount: the pod is never Ready either way);
+- makes each ``emptyDir`` volume a fresh, empty folder ``WORKDIR/<pod>/volumes/<volume>/`` (its
+  ``medium`` and ``sizeLimit`` are not enforced), mapped into args and env as the Secret mounts are
+  and deleted when the pod's processes have stopped; ``emptydir(pod, volume)`` says where it is;
 - probes readiness (``httpGet`` on the pod's address, ``tcpSocket``; no probe: alive for 0.5 s),
   restarts exited processes as ``restartPolicy`` says (at most ``max_restarts`` times, with backoff)
   and merge-patches ``pods/status`` whenever what it reports changes;
@@ -28,7 +31,8 @@ new Pod, does what a kubelet and its container runtime would:
   (it was bound to a node, so deletion is graceful), deletes it with ``gracePeriodSeconds=0``.
 
 What it does not do: images other than this project's, init containers (the pod stays Pending with
-``Initialized`` False), liveness and startup probes (ignored), volumes other than Secrets, file
+``Initialized`` False), liveness and startup probes (ignored), volumes other than Secrets and
+emptyDirs, eviction (an emptyDir past its ``sizeLimit`` is not noticed), file
 ownership (files belong to this user; ``fsGroup`` is ignored), users and resource limits
 (processes run as this user, unconfined). Processes run in their own session and are killed with
 their whole process group: nothing outlives ``stop()``. Their output goes to
@@ -56,6 +60,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -281,7 +286,7 @@ class PodWorker(threading.Thread):
         self.transitions: dict[str, tuple[str, str]] = {}
         self.last_patch: dict[str, Any] | None = None
         self.pod_reason: tuple[str, str] | None = None
-        self.volume_dirs: dict[str, Path] = {}  # Secret volumes mounted, by volume name
+        self.volume_dirs: dict[str, Path] = {}  # Secret and emptyDir volumes mounted, by volume name
         self.lock = threading.Lock()
 
     # ------------------------------------------------------------------ setup
@@ -318,12 +323,19 @@ class PodWorker(threading.Thread):
         raise ConfigError(f"fieldRef {path!r} is not supported")
 
     def mount_volumes(self) -> None:
-        """Write each Secret volume of the pod into its folder (see the module docstring)."""
+        """Write each Secret volume of the pod into its folder, make each emptyDir a fresh one (see
+        the module docstring)."""
         for volume in (self.pod.get("spec") or {}).get("volumes") or []:
+            folder = self.kubelet.workdir / self.pod_name / "volumes" / str(volume["name"])
+            if "emptyDir" in volume:
+                if folder.exists():
+                    shutil.rmtree(folder)  # a pod's emptyDir starts empty
+                folder.mkdir(parents=True)
+                self.volume_dirs[str(volume["name"])] = folder
+                continue
             source = volume.get("secret")
             if source is None:
                 continue  # other volume types are not mounted here
-            folder = self.kubelet.workdir / self.pod_name / "volumes" / str(volume["name"])
             data = self.kubelet.secret_data(str(source["secretName"]), optional=bool(source.get("optional")))
             default = int(source.get("defaultMode", DEFAULT_MODE))
             items = source.get("items") or [{"key": k, "path": k} for k in sorted(data)]
@@ -344,7 +356,7 @@ class PodWorker(threading.Thread):
             self.volume_dirs[str(volume["name"])] = folder
 
     def mounts_of(self, container: dict[str, Any]) -> dict[str, Path]:
-        """``{mountPath: folder here}`` of the container's mounts of Secret volumes."""
+        """``{mountPath: folder here}`` of the container's mounts of Secret and emptyDir volumes."""
         out: dict[str, Path] = {}
         for mount in container.get("volumeMounts") or []:
             folder = self.volume_dirs.get(str(mount["name"]))
@@ -630,6 +642,10 @@ class PodWorker(threading.Thread):
                 c.proc.wait(5)
         if self.ip is not None:
             release_address(self.ip)
+        for volume in spec.get("volumes") or []:
+            folder = self.volume_dirs.get(str(volume["name"]))
+            if "emptyDir" in volume and folder is not None:  # deleted with the pod, as a kubelet does
+                shutil.rmtree(folder, ignore_errors=True)
         self.log("processes stopped")
         self.kubelet.finish_deletion(self.pod_name, self.uid)
 
@@ -705,6 +721,10 @@ class Kubelet:
         with self._lock:
             workers = [w for w in self.workers.values() if w.is_alive()]
         return {w.pod_name: w.snapshot() for w in workers}
+
+    def emptydir(self, pod: str, volume: str) -> Path:
+        """The folder that stands in for the pod's emptyDir ``volume`` (gone with the pod)."""
+        return self.workdir / pod / "volumes" / volume
 
     def logs(self, pod: str, container: str) -> str:
         """What the container's processes wrote (stdout, then stderr), over all its restarts."""
