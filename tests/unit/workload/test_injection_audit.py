@@ -24,6 +24,7 @@ from modelmonitor.workload.injection import (
     plan_removal,
     template_hash,
 )
+from modelmonitor.workload.rollback import plan_rollback
 from tests.unit.workload.test_injection import IMAGE, apply, deployment, spec
 
 MI, GI = 1 << 20, 1 << 30
@@ -166,3 +167,20 @@ def test_a_concurrent_edit_of_the_volumes_fails_the_removal() -> None:
     moved["spec"]["template"]["spec"]["volumes"].reverse()  # someone else reordered them meanwhile
     with pytest.raises(jsonpatch.JsonPatchTestFailed):
         jsonpatch.apply_patch(moved, ops)
+
+
+def test_a_rollback_keeps_the_audit_volume_the_sidecar_mounts() -> None:
+    """A ReplicaSet of the audit trail's time restored while it is off (or the other way round)
+    gets the volumes the sidecar mounts now: no mount of a missing volume, no stray volume."""
+    base = deployment()
+    base["metadata"]["uid"] = "u1"
+    with_audit = inject(base, audit={"enabled": True})
+    replicaset = {
+        "metadata": {"ownerReferences": [{"kind": "Deployment", "name": "credit-scoring", "uid": "u1"}],
+                     "annotations": {"deployment.kubernetes.io/revision": "4"}},
+        "spec": {"template": copy.deepcopy(with_audit["spec"]["template"])},
+    }  # fmt: skip
+    for now, names in ((with_audit, [ADMIN_VOLUME, AUDIT_VOLUME]), (inject(with_audit), [ADMIN_VOLUME])):
+        after = apply(now, plan_rollback(now, replicaset, reason="SLOBreached"))
+        assert [v["name"] for v in pod(after)["volumes"]] == names
+        assert {m["name"] for m in sidecar(after)["volumeMounts"]} == set(names)
