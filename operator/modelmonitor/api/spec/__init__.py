@@ -23,7 +23,7 @@ from modelmonitor.api.spec.explain import Explain
 from modelmonitor.api.spec.monitor import ModelMonitorSpec
 from modelmonitor.api.spec.observability import Check, Prometheus, SLOs
 from modelmonitor.api.spec.performance import ConceptDrift, Metric, Performance, Segment
-from modelmonitor.api.spec.target import ResourceRequirements, Sidecar, Target, Window
+from modelmonitor.api.spec.target import ResourceRequirements, Sidecar, SidecarAudit, Target, Window
 from modelmonitor.api.spec.types import (
     ActionMode,
     AlertFormat,
@@ -89,6 +89,7 @@ __all__ = [
     "ServiceAccountName",
     "Share",
     "Sidecar",
+    "SidecarAudit",
     "Target",
     "Task",
     "Trigger",
