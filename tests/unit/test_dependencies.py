@@ -20,6 +20,8 @@ PACKAGE = ROOT / "operator" / "modelmonitor"
 OPTIONAL = {
     "kmock": "`modelmonitor demo` runs from a checkout with the dev extras (make demo)",
     "tests": "`modelmonitor demo` reuses the test harness of the checkout",
+    "pyarrow": "drift/categorical.py counts a column with pyarrow only when pandas holds it in Arrow, "
+    "which it does only where pyarrow is installed (the image has none: pandas holds strings itself)",
 }
 
 
