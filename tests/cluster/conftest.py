@@ -155,16 +155,23 @@ class K8s:
 def control_plane(*, controller_manager: bool = True) -> Iterator[K8s]:
     """Start etcd + kube-apiserver (+ kube-controller-manager) on free ports; stop and wipe after."""
     folder = assets()
-    state = Path(tempfile.mkdtemp(prefix="modelmonitor-k8s-"))
-    ports = {"API_PORT": free_port(), "ETCD_PORT": free_port(), "ETCD_PEER_PORT": free_port()}
-    env = {
-        **os.environ,
-        **{k: str(v) for k, v in ports.items()},
-        "K8S_STATE": str(state),
-        "KUBEBUILDER_ASSETS": str(folder),
-        "NO_KCM": "0" if controller_manager else "1",
-    }
-    started = subprocess.run(["bash", str(UP)], env=env, capture_output=True, text=True, timeout=120)
+    for attempt in range(PORT_ATTEMPTS):
+        state = Path(tempfile.mkdtemp(prefix="modelmonitor-k8s-"))
+        ports = {"API_PORT": free_port(), "ETCD_PORT": free_port(), "ETCD_PEER_PORT": free_port()}
+        env = {
+            **os.environ,
+            **{k: str(v) for k, v in ports.items()},
+            "K8S_STATE": str(state),
+            "KUBEBUILDER_ASSETS": str(folder),
+            "NO_KCM": "0" if controller_manager else "1",
+        }
+        started = subprocess.run(["bash", str(UP)], env=env, capture_output=True, text=True, timeout=120)
+        # A free port can be taken by another process (the other test worker's) before it is bound:
+        # start again on new ports.
+        if started.returncode == 0 or "already in use" not in started.stderr:
+            break
+        if attempt < PORT_ATTEMPTS - 1:
+            _stop(env, ports, state)
     try:
         if started.returncode != 0:
             pytest.fail(f"the Kubernetes control plane did not start:\n{started.stderr[-3000:]}")
@@ -180,9 +187,16 @@ def control_plane(*, controller_manager: bool = True) -> Iterator[K8s]:
             env={f"HELM_{k}_HOME": str(helm_home / k.lower()) for k in ("CACHE", "CONFIG", "DATA")},
         )
     finally:
-        subprocess.run(["bash", str(DOWN)], env=env, capture_output=True, timeout=60)
-        shutil.rmtree(f"/dev/shm/modelmonitor-etcd-{ports['ETCD_PORT']}", ignore_errors=True)
-        shutil.rmtree(state, ignore_errors=True)
+        _stop(env, ports, state)
+
+
+PORT_ATTEMPTS = 3  # control-plane starts tried when a port was taken between choosing and binding it
+
+
+def _stop(env: dict[str, str], ports: dict[str, int], state: Path) -> None:
+    subprocess.run(["bash", str(DOWN)], env=env, capture_output=True, timeout=60)
+    shutil.rmtree(f"/dev/shm/modelmonitor-etcd-{ports['ETCD_PORT']}", ignore_errors=True)
+    shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

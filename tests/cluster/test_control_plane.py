@@ -32,3 +32,30 @@ def test_every_process_of_the_control_plane_is_stopped_on_exit() -> None:
     while any(running(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert [p for p in pids if running(p)] == []
+
+
+def test_a_port_taken_before_the_start_is_replaced_by_a_free_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another worker may bind a port between choosing it and the server binding it: the start is
+    tried again on new ports instead of failing the test that needed the cluster."""
+    import socket
+
+    import tests.cluster.conftest as conftest
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    taken, real = busy.getsockname()[1], conftest.free_port
+    chosen: list[int] = []
+
+    def first_taken() -> int:
+        chosen.append(taken if not chosen else real())
+        return chosen[-1]
+
+    monkeypatch.setattr(conftest, "free_port", first_taken)
+    try:
+        with control_plane(controller_manager=False) as k8s:
+            assert (
+                k8s.server != f"https://127.0.0.1:{taken}" and chosen.count(taken) == 1 and len(chosen) == 6
+            )
+    finally:
+        busy.close()
