@@ -539,7 +539,14 @@ def conflicts(k8s: Any, namespace: str, kubeconfig: Path) -> dict[str, Any]:
                         target={"podTemplateHash": template_hash(good)})  # fmt: skip
     refused = roll_back(kube, namespace, stale, decision, stamp="2026-01-01T00:00:00Z")
     after_refusal = kube.get_deployment(namespace, "raced") or {}
-    fresh = roll_back(kube, namespace, after_refusal, decision, stamp="2026-01-01T00:00:00Z")
+    # Done on a fresh read, as the operator's next evaluation does it. The Deployment controller may
+    # write the status between a read and the patch (the VERSION=2 rollout is still going): that
+    # read is stale too and refused again, so up to five reads are made, each applied or refused whole.
+    fresh, fresh_reads = ("Failed", ""), 0
+    while fresh[0] != "Done" and fresh_reads < 5:
+        fresh_reads += 1
+        current = kube.get_deployment(namespace, "raced") or {}
+        fresh = roll_back(kube, namespace, current, decision, stamp="2026-01-01T00:00:00Z")
     done = kube.get_deployment(namespace, "raced") or {}
     # The state ConfigMap: written from a read that another writer has since changed.
     kube.create_configmap(namespace, configmap("raced", uid, namespace, {"n": 1}))
@@ -559,6 +566,7 @@ def conflicts(k8s: Any, namespace: str, kubeconfig: Path) -> dict[str, Any]:
         "stale_rollback_applied": template_hash(after_refusal) == template_hash(good),
         "other_writer_kept": (after_refusal["metadata"].get("annotations") or {}).get("other-writer"),
         "fresh_rollback": fresh[0],
+        "fresh_reads": fresh_reads,
         "fresh_rollback_applied": template_hash(done) == template_hash(good),
         "other_writer_kept_after": (done["metadata"].get("annotations") or {}).get("other-writer"),
         "stale_state_write": [n.reason for n in notes],
