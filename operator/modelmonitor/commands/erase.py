@@ -166,27 +166,12 @@ def erase_cluster(
 ) -> Outcome:  # fmt: skip
     """Erase the subject from every sidecar pod of monitor ``name``, with the user's credentials;
     ``transport`` (default: through the API server's pod proxy) carries each pod's request."""
-    import kubernetes
-
     from modelmonitor.adapters.kubernetes import KubernetesClient
     from modelmonitor.adapters.ports import KubernetesError
-    from modelmonitor.api import crd
-    from modelmonitor.commands.report_cluster import _credentials, _reason
+    from modelmonitor.commands.report_cluster import read_monitor
     from modelmonitor.workload import admin
 
-    namespace = _credentials(kubeconfig, namespace)
-    api = kubernetes.client.ApiClient()
-    custom = kubernetes.client.CustomObjectsApi(api)
-    try:
-        monitor = custom.get_namespaced_custom_object(crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name)
-    except kubernetes.client.exceptions.ApiException as exc:
-        if exc.status == 404:
-            raise ReportError(
-                f"ModelMonitor {namespace}/{name} not found (kubectl -n {namespace} get mm)"
-            ) from None
-        raise ReportError(f"cannot read ModelMonitor {namespace}/{name}: {_reason(exc)}") from None
-    except Exception as exc:  # the API server unreachable: urllib3 and OS errors
-        raise ReportError(f"cannot reach the API server: {type(exc).__name__}: {str(exc)[:200]}") from None
+    api, namespace, monitor = read_monitor(name, namespace, kubeconfig)
     kube = KubernetesClient(api)
     secret_name = admin.admin_name(name)
     try:
@@ -199,7 +184,7 @@ def erase_cluster(
         raise ReportError(f"Secret {namespace}/{secret_name} has no usable admin token: the sidecars cannot "
                           "be asked; is the operator running?")  # fmt: skip
     outcome = Outcome(namespace, name, field_name, notes=[])
-    pods = target_pods(kube, namespace, monitor if isinstance(monitor, dict) else {}, outcome)
+    pods = target_pods(kube, namespace, monitor, outcome)
     post = transport if transport is not None else proxy_transport(api)
     erase_pods(outcome, pods, token, {"field": field_name, "value": value}, post)
     return outcome

@@ -75,35 +75,16 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def _target(name: str, namespace: str | None, kubeconfig: str | None) -> tuple[Any, str, list[str], int, str]:
     """(API client, namespace, ready pods with the sidecar, admin port, admin token) of a monitor."""
-    import kubernetes
-
     from modelmonitor.adapters.kubernetes import KubernetesClient
     from modelmonitor.adapters.ports import KubernetesError
-    from modelmonitor.api import crd
     from modelmonitor.api.spec import ModelMonitorSpec
     from modelmonitor.commands import report_cluster
     from modelmonitor.gather.sidecars import endpoints
     from modelmonitor.workload.selection import owned_pods
 
-    namespace = report_cluster._credentials(kubeconfig, namespace)
-    api = kubernetes.client.ApiClient()
-    custom = kubernetes.client.CustomObjectsApi(api)
+    api, namespace, monitor = report_cluster.read_monitor(name, namespace, kubeconfig)
     try:
-        monitor = custom.get_namespaced_custom_object(crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name)
-    except kubernetes.client.exceptions.ApiException as exc:
-        if exc.status == 404:
-            raise ReportError(
-                f"ModelMonitor {namespace}/{name} not found (kubectl -n {namespace} get mm)"
-            ) from None
-        raise ReportError(
-            f"cannot read ModelMonitor {namespace}/{name}: {report_cluster._reason(exc)}"
-        ) from None
-    except Exception as exc:  # the API server unreachable: urllib3 and OS errors
-        raise ReportError(f"cannot reach the API server: {type(exc).__name__}: {str(exc)[:200]}") from None
-    try:
-        spec = ModelMonitorSpec.model_validate(
-            (monitor if isinstance(monitor, dict) else {}).get("spec") or {}
-        )
+        spec = ModelMonitorSpec.model_validate(monitor.get("spec") or {})
     except ValueError as exc:
         raise ReportError(
             f"ModelMonitor {namespace}/{name} has a spec that is not valid: {str(exc)[:200]}"

@@ -29,12 +29,26 @@ def read_cluster(name: str, namespace: str | None, kubeconfig: str | None) -> Bu
     """The monitor, its reference and its window, read with the user's credentials."""
     import kubernetes
 
-    from modelmonitor.api import crd
     from modelmonitor.report import Bundle
+
+    api, namespace, monitor = read_monitor(name, namespace, kubeconfig)
+    core = kubernetes.client.CoreV1Api(api)
+    bundle = Bundle(monitor, notes=[])
+    bundle.reference = _reference(core, monitor, namespace, bundle.notes)
+    bundle.window = _window(api, monitor, namespace, bundle.notes)
+    return bundle
+
+
+def read_monitor(name: str, namespace: str | None, kubeconfig: str | None) -> tuple[Any, str, dict[str, Any]]:
+    """(API client, namespace, the ModelMonitor) read with the user's credentials; a ReportError
+    saying what failed: no such monitor, a refusal, an API server out of reach."""
+    import kubernetes
+
+    from modelmonitor.api import crd
 
     namespace = _credentials(kubeconfig, namespace)
     api = kubernetes.client.ApiClient()
-    custom, core = kubernetes.client.CustomObjectsApi(api), kubernetes.client.CoreV1Api(api)
+    custom = kubernetes.client.CustomObjectsApi(api)
     try:
         found = custom.get_namespaced_custom_object(crd.GROUP, crd.VERSION, namespace, crd.PLURAL, name)
     except kubernetes.client.exceptions.ApiException as exc:
@@ -45,11 +59,7 @@ def read_cluster(name: str, namespace: str | None, kubeconfig: str | None) -> Bu
         raise ReportError(f"cannot read ModelMonitor {namespace}/{name}: {_reason(exc)}") from None
     except Exception as exc:  # the API server unreachable: urllib3 and OS errors
         raise ReportError(f"cannot reach the API server: {type(exc).__name__}: {str(exc)[:200]}") from None
-    monitor: dict[str, Any] = found if isinstance(found, dict) else {"metadata": {"name": name}}
-    bundle = Bundle(monitor, notes=[])
-    bundle.reference = _reference(core, monitor, namespace, bundle.notes)
-    bundle.window = _window(api, monitor, namespace, bundle.notes)
-    return bundle
+    return api, namespace, found if isinstance(found, dict) else {"metadata": {"name": name}}
 
 
 def _credentials(kubeconfig: str | None, namespace: str | None) -> str:
