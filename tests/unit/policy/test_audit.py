@@ -122,7 +122,7 @@ def test_decisions_not_to_act_say_why_and_missing_data_is_recorded() -> None:
 
 
 def test_a_url_s_path_and_query_never_reach_the_trail_but_a_change_of_them_shows() -> None:
-    token = "T000/B000/XXXXsecretXXXX"
+    token = "T000/B000/XXXXsecretXXXX"  # made up: the shape of the secret path a Slack webhook URL carries
     old = {"actions": {"alerts": [{"webhook": {"url": f"https://hooks.slack.com/services/{token}"}}]},
            "drift": {"reference": {"url": "https://bucket.s3.example/ref.json?X-Amz-Signature=abc123sig"}}}  # fmt: skip
     new = {"actions": {"alerts": [{"webhook": {"url": "https://hooks.slack.com/services/T000/B000/other"}}]}}
