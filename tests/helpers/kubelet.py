@@ -1009,6 +1009,7 @@ class PodDiscovery:
         self.refresh_interval = refresh_interval
         self.requests = 0
         self.errors: list[str] = []
+        self.hangups = 0
         self._server: ThreadingHTTPServer | None = None
 
     def pods(self) -> list[dict[str, Any]]:
@@ -1033,11 +1034,16 @@ class PodDiscovery:
                 except Exception as exc:  # Prometheus keeps the last targets and logs the failure
                     discovery.errors.append(repr(exc))
                     body, code = str(exc).encode(), 500
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    # Prometheus gave up on this refresh (its timeout, or it is stopping): it asks
+                    # again at the next one, as it would of an API server that went quiet.
+                    discovery.hangups += 1
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
