@@ -7,6 +7,10 @@ thread. Within ``deadline(seconds)``, a request made through a session from ``se
 socket shut down when the time is up: the blocked read returns at once and the request fails with
 DeadlineExceeded (a requests.Timeout) instead.
 
+One watchdog thread serves every deadline of the process (a heap of due times), so a deadline costs a
+heap push, not a thread: the operator opens one around each Prometheus query and webhook post, a
+thousand monitors' worth a minute.
+
 Requests through an HTTP proxy (HTTPS_PROXY) go through the proxy's pool and get only the
 per-read timeouts.
 """
@@ -14,8 +18,11 @@ per-read timeouts.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +41,7 @@ class _Watch:
         self._lock = threading.Lock()
         self._socks: list[socket.socket] = []
         self.fired = False
+        self.done = False  # the block ended: the watchdog drops it unfired
 
     def attach(self, sock: socket.socket | None) -> None:
         if sock is None:
@@ -44,8 +52,15 @@ class _Watch:
             else:
                 self._socks.append(sock)
 
+    def finish(self) -> None:
+        with self._lock:
+            self.done = True
+            self._socks.clear()
+
     def fire(self) -> None:
         with self._lock:
+            if self.done:  # the block ended first: its connections may already serve another request
+                return
             self.fired = True
             for sock in self._socks:
                 _cut(sock)
@@ -112,15 +127,60 @@ def session(pool: int = 10) -> requests.Session:
     return s
 
 
+class _Watchdog:
+    """One daemon thread firing the watches whose time is up, earliest first."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: list[tuple[float, int, _Watch]] = []
+        self._order = itertools.count()  # ties: no comparison of watches
+        self._thread: threading.Thread | None = None
+        self.fired = 0  # watches fired since the start (for tests and debugging)
+
+    def watch(self, seconds: float) -> _Watch:
+        watch = _Watch()
+        due = time.monotonic() + seconds
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():  # first use, or after a fork
+                self._thread = threading.Thread(target=self._run, name="http-deadlines", daemon=True)
+                self._thread.start()
+            earliest = self._due[0][0] if self._due else None
+            heapq.heappush(self._due, (due, next(self._order), watch))
+            if earliest is None or due < earliest:
+                self._cond.notify()
+        return watch
+
+    def pending(self) -> int:
+        """Deadlines not yet due nor ended (those ended are dropped when they reach the top)."""
+        with self._cond:
+            return sum(1 for _, _, w in self._due if not w.done)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._due and self._due[0][2].done:
+                    heapq.heappop(self._due)
+                if not self._due:
+                    self._cond.wait()
+                    continue
+                wait = self._due[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                _, _, watch = heapq.heappop(self._due)
+            watch.fire()  # outside the lock: shutting sockets down must not hold up new deadlines
+            self.fired += 1
+
+
+_watchdog = _Watchdog()
+
+
 @contextlib.contextmanager
 def deadline(seconds: float) -> Iterator[None]:
     """Within the block, this thread's requests through ``session()`` end after ``seconds`` in all:
     raises DeadlineExceeded when the time ran out (whatever the request raised then)."""
-    watch = _Watch()
-    timer = threading.Timer(seconds, watch.fire)
-    timer.daemon = True
+    watch = _watchdog.watch(seconds)
     _current.watch = watch
-    timer.start()
     try:
         yield
     except (requests.RequestException, OSError, urllib3.exceptions.HTTPError):
@@ -129,7 +189,7 @@ def deadline(seconds: float) -> Iterator[None]:
             raise DeadlineExceeded(f"no complete answer within {seconds:g}s") from None
         raise
     finally:
-        timer.cancel()
+        watch.finish()
         _current.watch = None
     if watch.fired:  # cut while reading a body of no announced length: what was read may be short
         raise DeadlineExceeded(f"no complete answer within {seconds:g}s")
