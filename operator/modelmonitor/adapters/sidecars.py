@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pandas as pd
 import requests
 import urllib3
@@ -101,7 +102,16 @@ def _get_page(
             if time.monotonic() > deadline:
                 raise SidecarError(f"{url}: a window page took longer than {timeout:g} s to read")
             chunks.append(chunk)
-    return json.loads(b"".join(chunks))
+    return _decode(b"".join(chunks))
+
+
+def _decode(body: bytes) -> Any:
+    """The page's JSON: orjson, three to four times the standard library's speed on a window page;
+    what only the standard library takes (NaN literals, integers past 64 bits) is read by it."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def read_pod(

@@ -120,6 +120,18 @@ def test_page_larger_than_the_cap_is_refused(
     assert read(small.url).pods_read == ["pod-a"]
 
 
+def test_a_page_only_the_standard_json_reader_takes_is_read_and_bad_json_is_a_failed_pod(
+    serve: Callable[[Answer], Server],
+) -> None:
+    # NaN literals (a sidecar without orjson writes them) and integers past 64 bits
+    odd = b'{"cursor": 1, "more": false, "rows": {"id": ["r1"], "ts": [1.0], "features": {"x": [NaN], "n": [123456789012345678901234567890]}}}'
+    win = read(serve(lambda h: send(h, odd)).url)
+    assert win.pods_read == ["pod-a"] and win.frame["x"].isna().all()
+    assert list(win.frame["n"]) == [123456789012345678901234567890]
+    broken = read(serve(lambda h: send(h, b'{"cursor": 1, "rows": ')).url)
+    assert broken.pods_read == [] and "JSONDecodeError" in broken.pods_failed["pod-a"]
+
+
 def test_compressed_page_is_refused(serve: Callable[[Answer], Server]) -> None:
     server = serve(lambda h: send(h, gzip.compress(json.dumps(PAGE).encode()), encoding="gzip"))
     assert "'gzip'-encoded" in read(server.url).pods_failed["pod-a"]
