@@ -94,7 +94,7 @@ class Actor:
                     state.streaks = {}
                     state.healthySince = None
                     out.status["phase"] = str(Phase.ROLLED_BACK)
-                else:
+                elif result == "Failed":  # Skipped: the template changed meanwhile, not an API failure
                     out.failures.append("kubernetes")
             elif "managed by" in decision.message:
                 blocked = True
