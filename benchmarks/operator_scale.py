@@ -37,7 +37,8 @@ Each size, run in order, measures from the operator's start: RSS and CPU time of
 emulator, Prometheus and the stand-in every second (``/proc/<pid>/stat`` and ``status``), the time
 until every monitor is settled (SidecarInjected=True and one evaluation done), then a steady window
 of ``--duration`` seconds (``--peer-duration`` for the sizes before the last) in which it reads the
-operator's /metrics every 10 s (it stands in for Prometheus scraping the operator), counts API
+operator's /metrics every ``--scrape-interval`` s (default the chart's ServiceMonitor interval, 30 s;
+it stands in for Prometheus scraping the operator), counts API
 requests (kmock records every request), follows every monitor's ``status.lastEvaluation`` and, at
 the end, counts the monitors whose DataDrift and PerformanceDegraded are True or False (computed).
 Results: a table on stdout and ``benchmarks/results/operator_scale.json`` with the machine described.
@@ -159,6 +160,14 @@ def parse_metrics(text: str) -> dict[str, Any]:
             elif name == "modelmonitor_evaluation_duration_seconds_count":
                 out["duration_count"] = value
     return out
+
+
+def chart_scrape_interval() -> float:
+    """Seconds between scrapes of the operator's /metrics the chart's ServiceMonitor asks for."""
+    values = yaml.safe_load((ROOT / "charts" / "modelmonitor" / "values.yaml").read_text())
+    interval = str(values["serviceMonitor"]["interval"])
+    units = {"s": 1, "m": 60}
+    return float(interval[:-1]) * units[interval[-1]]
 
 
 def kubeconfig(path: Path, server: str) -> Path:
@@ -562,6 +571,7 @@ async def keep_trimmed(emulator: IndexedEmulator) -> None:
 async def run_once(
     n: int, duration: float, *, per_namespace: int, tick: str, workers: int | None, prom: Prometheus,
     workdir: Path, settle_timeout: float, log: Any, no_pyarrow: bool = False, windows: Windows | None = None,
+    scrape_every: float = 30.0,
 ) -> dict[str, Any]:  # fmt: skip
     items = layout(n, per_namespace)
     operator: subprocess.Popen[bytes] | None = None
@@ -659,7 +669,7 @@ async def run_once(
                     if snap is not None:
                         snapshots.append({"t": round(now - t0, 1), "evaluations": sum(snap["evaluations"].values()),
                                           "requests": emulator.requests_served() - req0})  # fmt: skip
-                    next_scrape += 10.0
+                    next_scrape += scrape_every
                 await asyncio.sleep(1.0)
             t1 = time.monotonic() - started
             m1 = await fetch_metrics(session, metrics_url)
@@ -931,7 +941,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             result = await run_once(
                 n, duration, per_namespace=args.per_namespace, tick=args.tick, workers=args.workers,
                 prom=prom, workdir=workdir, settle_timeout=settle_timeout, log=log, no_pyarrow=args.no_pyarrow,
-                windows=windows,
+                windows=windows, scrape_every=args.scrape_interval,
             )  # fmt: skip
             runs.append(result)
             partial = args.out.with_suffix(".partial.json")
@@ -955,6 +965,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": described,
         "tick": args.tick,
+        "metrics_scrape_interval_s": args.scrape_interval,
         "per_namespace": args.per_namespace,
         "operator_pyarrow": not args.no_pyarrow,
         "windows": None if windows is None else {
@@ -1026,6 +1037,10 @@ def main() -> int:
     parser.add_argument(
         "--no-windows", action="store_true",
         help="no Pods and no window stand-in: drift stops at AwaitingTraffic (the lighter, older run)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scrape-interval", type=float, default=chart_scrape_interval(),
+        help="seconds between reads of the operator's /metrics (default: the chart's ServiceMonitor interval)",
     )  # fmt: skip
     parser.add_argument("--window-rows", type=int, default=2000, help="rows in each pod's window (<= 10000)")
     parser.add_argument(
