@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from modelmonitor.act.rollback import roll_back
+from modelmonitor.act.rollback import STAMP_ANNOTATION, roll_back
 from modelmonitor.act.state import save_state
 from modelmonitor.adapters.kubernetes import KubernetesClient
 from modelmonitor.adapters.ports import KubernetesError
@@ -516,13 +516,35 @@ def apiserver_restart(
     }
 
 
+class PatchLog(KubernetesClient):
+    """The operator's own port, with each Deployment patch's answer kept in ``patches``: (the
+    resourceVersion its ``test`` op holds, the HTTP status: 200 when it was applied)."""
+
+    def __init__(self, api_client: Any) -> None:
+        super().__init__(api_client)
+        self.patches: list[tuple[str | None, int]] = []
+
+    def json_patch_deployment(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+        tested = next(
+            (o["value"] for o in ops if o["op"] == "test" and o["path"] == "/metadata/resourceVersion"), None
+        )
+        try:
+            super().json_patch_deployment(namespace, name, ops)
+        except KubernetesError as exc:
+            self.patches.append((tested, exc.status))
+            raise
+        self.patches.append((tested, 200))
+
+
 def conflicts(k8s: Any, namespace: str, kubeconfig: Path) -> dict[str, Any]:
     """Two writers on the real API server: the operator's rollback patch and state ConfigMap write
-    made from a stale read, after another writer changed the object. Never applied blind: refused,
-    the other writer's change kept; done on a fresh read."""
+    made from a stale read, after another writer changed the object. Never applied blind: the stale
+    patch is refused by the server; the rollback is planned again on a fresh read within the same
+    call (the other writer's annotation kept), but not over another writer's change of the pod
+    template; the state write is done on a fresh read."""
     from kubernetes import config as kube_config
 
-    kube = KubernetesClient(kube_config.new_client_from_config(config_file=str(kubeconfig)))  # type: ignore[no-untyped-call]
+    kube = PatchLog(kube_config.new_client_from_config(config_file=str(kubeconfig)))  # type: ignore[no-untyped-call]
     k8s.apply(bare_deployment("raced"), namespace)
     k8s.apply({"apiVersion": "modelmonitor.io/v1alpha1", "kind": "ModelMonitor", "metadata": {"name": "raced"},
                "spec": {"target": {"deployment": "raced"}}}, namespace)  # fmt: skip
@@ -534,20 +556,34 @@ def conflicts(k8s: Any, namespace: str, kubeconfig: Path) -> dict[str, Any]:
                  timeout=60, what="two ReplicaSets")  # fmt: skip
     stale = kube.get_deployment(namespace, "raced")
     assert stale is not None
-    k8s.kubectl("-n", namespace, "annotate", "deployment/raced", "other-writer=was-here")  # the other writer
+    k8s.kubectl("-n", namespace, "annotate", "deployment/raced", "other-writer=was-here")  # metadata only
+    annotated = kube.get_deployment(namespace, "raced") or {}  # its generation: annotations bump it too
     decision = Decision("rollback", "SLOBreached", "Planned", "SLOBreached twice",
                         target={"podTemplateHash": template_hash(good)})  # fmt: skip
-    refused = roll_back(kube, namespace, stale, decision, stamp="2026-01-01T00:00:00Z")
-    after_refusal = kube.get_deployment(namespace, "raced") or {}
-    # Done on a fresh read, as the operator's next evaluation does it. The Deployment controller may
-    # write the status between a read and the patch (the VERSION=2 rollout is still going): that
-    # read is stale too and refused again, so up to five reads are made, each applied or refused whole.
-    fresh, fresh_reads = ("Failed", ""), 0
-    while fresh[0] != "Done" and fresh_reads < 5:
-        fresh_reads += 1
-        current = kube.get_deployment(namespace, "raced") or {}
-        fresh = roll_back(kube, namespace, current, decision, stamp="2026-01-01T00:00:00Z")
+    # One call on the stale read: its patch is refused (the annotation moved the resourceVersion), the
+    # template is still the one judged, so it is planned again on a fresh read. The Deployment
+    # controller (the VERSION=2 rollout is still going) may write between a read and its patch: that
+    # read is refused whole too, up to five reads in all.
+    stale_rollback = roll_back(kube, namespace, stale, decision, stamp="2026-01-01T00:00:00Z")
+    rollback_patches = list(kube.patches)
     done = kube.get_deployment(namespace, "raced") or {}
+    # A template changed by another writer (a GitOps sync of VERSION=4) after the read the decision
+    # judged (the user's VERSION=3): refused on the stale read, and not rolled back over. The user
+    # and GitOps write through a client of their own (our port logs only the operator's patches).
+    other = KubernetesClient(kube_config.new_client_from_config(config_file=str(kubeconfig)))  # type: ignore[no-untyped-call]
+
+    def version(value: str) -> list[dict[str, Any]]:
+        env = [{"name": "VERSION", "value": value}]
+        return [{"op": "add", "path": "/spec/template/spec/containers/0/env", "value": env}]
+
+    other.json_patch_deployment(namespace, "raced", version("3"))
+    judged = kube.get_deployment(namespace, "raced")
+    assert judged is not None
+    other.json_patch_deployment(namespace, "raced", version("4"))
+    theirs = kube.get_deployment(namespace, "raced") or {}
+    del kube.patches[:]
+    changed_rollback = roll_back(kube, namespace, judged, decision, stamp="2026-01-01T00:01:00Z")
+    after_change = kube.get_deployment(namespace, "raced") or {}
     # The state ConfigMap: written from a read that another writer has since changed.
     kube.create_configmap(namespace, configmap("raced", uid, namespace, {"n": 1}))
     read = kube.get_configmap(namespace, state_name("raced"))
@@ -562,13 +598,18 @@ def conflicts(k8s: Any, namespace: str, kubeconfig: Path) -> dict[str, Any]:
     except KubernetesError as exc:
         stale_code = exc.status
     return {
-        "stale_rollback": refused,
-        "stale_rollback_applied": template_hash(after_refusal) == template_hash(good),
-        "other_writer_kept": (after_refusal["metadata"].get("annotations") or {}).get("other-writer"),
-        "fresh_rollback": fresh[0],
-        "fresh_reads": fresh_reads,
-        "fresh_rollback_applied": template_hash(done) == template_hash(good),
-        "other_writer_kept_after": (done["metadata"].get("annotations") or {}).get("other-writer"),
+        "stale_rollback": stale_rollback,
+        "rollback_patches": [status for _, status in rollback_patches],
+        "first_patch_on_stale_read": bool(rollback_patches)
+        and rollback_patches[0][0] == stale["metadata"]["resourceVersion"],
+        "rollback_applied": template_hash(done) == template_hash(good),
+        "rollback_generations": done["metadata"]["generation"] - annotated["metadata"]["generation"],
+        "rollback_stamped": STAMP_ANNOTATION in (done["metadata"].get("annotations") or {}),
+        "other_writer_kept": (done["metadata"].get("annotations") or {}).get("other-writer"),
+        "changed_rollback": changed_rollback,
+        "changed_patches": [status for _, status in kube.patches],
+        "other_template_kept": template_hash(after_change) == template_hash(theirs) != template_hash(judged),
+        "changed_generations": after_change["metadata"]["generation"] - theirs["metadata"]["generation"],
         "stale_state_write": [n.reason for n in notes],
         "state_after_stale_write": (cm.get("data") or {}),
         "other_label_kept": (cm.get("metadata", {}).get("labels") or {}).get("other-writer"),
