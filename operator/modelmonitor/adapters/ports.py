@@ -74,6 +74,9 @@ class PrometheusPort(Protocol):
 
     def is_online(self) -> bool: ...
     def query(self, promql: str) -> float | None: ...
+    def query_figures(self, queries: dict[str, str]) -> dict[str, float | None]:
+        """Each ``{name: PromQL}`` figure's value (as ``query`` gives it), in one round trip."""
+        ...
 
 
 class SidecarPort(Protocol):

@@ -1,4 +1,5 @@
-"""The Prometheus port: ``query(promql) -> float | None`` and ``is_online()``, as in Flagger's providers.
+"""The Prometheus port: ``query(promql) -> float | None`` and ``is_online()``, as in Flagger's providers,
+and ``query_figures`` for several figures in one round trip.
 
 Built on prometheus-api-client. ``None`` means Prometheus answered with no sample (or NaN, as 0/0
 gives); an unreachable server, a timeout or a refused query raises PrometheusError with the reason,
@@ -23,6 +24,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from modelmonitor.adapters import deadline, httplog
+from modelmonitor.policy.combined import combine, split
 from modelmonitor.policy.egress import scrub, shown
 
 httplog.install()  # urllib3's DEBUG lines would show the URL's path and query
@@ -89,6 +91,27 @@ class PrometheusPort:
         Several series raise PrometheusError: taking one of them would judge an arbitrary pod or
         label set, so the query must aggregate (``sum()``, ``max()``, ...).
         """
+        return _value(self._instant(promql))
+
+    def query_figures(self, queries: dict[str, str]) -> dict[str, float | None]:
+        """Each ``{name: PromQL}`` figure's one value, all in one instant query (policy/combined.py).
+
+        A figure is judged as ``query`` judges it alone (None for no sample, NaN or infinite;
+        PrometheusError for several series, the first such figure's), but each must be an instant
+        vector: a scalar makes Prometheus refuse the whole query. One bad figure fails them all, so
+        this is for the operator's own queries, not the user's checks.
+        """
+        if not queries:
+            return {}
+        result = self._instant(combine(queries))
+        try:
+            parts = split(result, queries)
+        except ValueError as exc:
+            raise PrometheusError(str(exc)) from None
+        return {name: _value(parts[name]) for name in queries}
+
+    def _instant(self, promql: str) -> Any:
+        """The ``data.result`` of one instant query; PrometheusError when there is none."""
         try:
             with deadline.deadline(DEADLINE_FACTOR * self.timeout):
                 result = self._client.custom_query(promql, timeout=self.timeout)
@@ -119,7 +142,7 @@ class PrometheusPort:
             raise PrometheusError(f"Prometheus at {self.shown} refused the query: {detail}") from None
         except (KeyError, TypeError):
             raise PrometheusError(f"Prometheus at {self.shown} answered JSON without data.result") from None
-        return _value(result)
+        return result
 
 
 def _timed_out(exc: requests.RequestException) -> bool:

@@ -136,3 +136,46 @@ def test_a_prometheus_that_trickles_its_answer_is_cut_at_twice_its_timeout(where
         assert message == f"Prometheus at {drip.url} gave no complete answer within 0.6s"
     finally:
         drip.close()
+
+
+# ------------------------------------------------------------------------ several figures, one query
+
+
+def test_figures_come_in_one_query_each_judged_as_it_would_be_alone(prom: FakePrometheus) -> None:
+    prom.answers = {"one": [series(0.25)], "nan": [series(float("nan"))], "inf": [series(float("inf"))]}
+    port = PrometheusPort(prom.url, timeout=2)
+    figures = port.query_figures({"one": "one", "none": "none", "nan": "nan", "inf": "inf"})
+    assert figures == {"one": 0.25, "none": None, "nan": None, "inf": None}
+    assert len(prom.queries) == 1 and prom.asked == ["one", "none", "nan", "inf"]
+    assert port.query_figures({}) == {} and len(prom.queries) == 1  # nothing to ask: no round trip
+
+
+def test_a_figure_of_several_series_fails_them_all_as_it_fails_alone(prom: FakePrometheus) -> None:
+    prom.answers = {"one": [series(1.0)], "ctr": [series(0.1, pod="a"), series(0.9, pod="b")]}
+    with pytest.raises(PrometheusError) as caught:
+        PrometheusPort(prom.url, timeout=2).query_figures({"one": "one", "ctr": "ctr"})
+    assert (
+        str(caught.value) == "the query returned 2 series; it must aggregate to one, e.g. with sum() or max()"
+    )
+
+
+def test_figures_fail_with_the_messages_of_one_query_and_no_credentials() -> None:
+    refusing, not_json, closed = Server(500), Server(200, body=b"<html>hello</html>"), closed_port()
+    try:
+        cases = [(with_userinfo(f"http://127.0.0.1:{closed}"), True), (with_userinfo(refusing.url), False),
+                 (not_json.url, True)]  # fmt: skip
+        for url, same in cases:
+            port = PrometheusPort(url, timeout=2)
+            with pytest.raises(PrometheusError) as alone:
+                port.query("up")
+            with pytest.raises(PrometheusError) as together:
+                port.query_figures({"up": "up"})
+            said = str(together.value)
+            assert SECRET not in said
+            if same:
+                assert said == str(alone.value)
+            else:  # its answer echoes the query, which differs
+                assert said.startswith(f"Prometheus at {port.shown} refused the query: ")
+    finally:
+        refusing.close()
+        not_json.close()

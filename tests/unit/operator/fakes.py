@@ -11,6 +11,7 @@ import datetime
 import http.server
 import itertools
 import json
+import re
 import threading
 import urllib.parse
 from typing import Any
@@ -22,6 +23,7 @@ from modelmonitor.adapters.ports import KubernetesError
 from modelmonitor.api.spec import ModelMonitorSpec
 from modelmonitor.operator.reconciler import Reconciler, Request
 from modelmonitor.operator.settings import OperatorSettings
+from modelmonitor.policy.combined import FIGURE_LABEL
 from modelmonitor.workload.injection import plan_injection
 
 T0 = datetime.datetime(2026, 11, 23, 12, 0, 0, tzinfo=datetime.UTC)
@@ -239,13 +241,18 @@ class FakePrometheus:
     """An HTTP server on 127.0.0.1 (port 0) answering /api/v1/query from ``answers``, by query.
 
     ``answers[promql]`` is the ``data.result`` to send (a vector: a list of ``{"metric", "value"}``;
-    a scalar: ``[time, "value"]``); other queries get an empty vector. Queries are recorded.
+    a scalar: ``[time, "value"]``); other queries get ``default`` (an empty vector). A combined
+    query (policy/combined.py) is answered part by part, as Prometheus would: each part's series
+    tagged with its figure's name, a scalar part refused as ``label_replace`` refuses it. The texts
+    sent are recorded in ``queries`` (one per round trip), every PromQL answered in ``asked`` (a
+    combined query's parts one by one).
     """
 
     def __init__(self) -> None:
         self.answers: dict[str, Any] = {}
         self.default: Any = []
         self.queries: list[str] = []
+        self.asked: list[str] = []
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -256,25 +263,63 @@ class FakePrometheus:
                     return
                 query = urllib.parse.parse_qs(url.query).get("query", [""])[0]
                 fake.queries.append(query)
-                result = fake.answers.get(query, fake.default)
+                try:
+                    result = fake.answer(query)
+                except ValueError as exc:
+                    self.reply(400, {"status": "error", "errorType": "bad_data", "error": str(exc)})
+                    return
                 kind = "scalar" if result and not isinstance(result[0], dict) else "vector"
-                body = json.dumps({"status": "success", "data": {"resultType": kind, "result": result}})
-                self.send_response(200)
+                self.reply(200, {"status": "success", "data": {"resultType": kind, "result": result}})
+
+            def reply(self, status: int, body: Any) -> None:
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(body.encode())
+                self.wfile.write(json.dumps(body).encode())
 
             def log_message(self, *args: Any) -> None:
                 pass
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
+
+    def answer(self, query: str) -> Any:
+        parts = figures_of(query)
+        if parts is None:
+            self.asked.append(query)
+            return self.answers.get(query, self.default)
+        tagged = []
+        for name, promql in parts:
+            self.asked.append(promql)
+            result = self.answers.get(promql, self.default)
+            if result and not isinstance(result[0], dict):
+                raise ValueError(
+                    'expected type instant vector in call to function "label_replace", got scalar'
+                )
+            tagged += [{**s, "metric": {**s["metric"], FIGURE_LABEL: name}} for s in result]
+        return tagged
 
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+_PART = re.compile(
+    r'label_replace\((.*?), "' + re.escape(FIGURE_LABEL) + r'", "([^"]*)", "", ""\)(?: or |$)', re.S
+)
+
+
+def figures_of(query: str) -> list[tuple[str, str]] | None:
+    """The ``(name, PromQL)`` parts of a combined query, in order; None when it is not one."""
+    parts, at = [], 0
+    for match in _PART.finditer(query):
+        if match.start() != at:
+            return None
+        parts.append((match.group(2), match.group(1)))
+        at = match.end()
+    return parts if parts and at == len(query) else None
 
 
 def series(value: float, **labels: str) -> dict[str, Any]:
