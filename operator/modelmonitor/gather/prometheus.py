@@ -1,8 +1,9 @@
 """The Prometheus gatherer: SLO figures, utilization against limits, and the PromQL checks.
 
 The queries are written by policy/queries.py; this module runs them through a PrometheusPort and
-puts the figures, or why there are none, into the Observations. A failure is never a verdict: the
-SLO and check evaluators make it Unknown.
+puts the figures, or why there are none, into the Observations. The SLO and resource figures come
+in one query (any failure of it fails them all); each user check is a query of its own, judged
+alone. A failure is never a verdict: the SLO and check evaluators make it Unknown.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ def gather_prometheus(
         return False
     prom = port(url, parse_duration(spec.prometheus.timeout))
     ok = True
+    slo = slo_queries(selector, obs.lookback_seconds)
     try:
-        for name, promql in slo_queries(selector, obs.lookback_seconds).items():
-            obs.slo[name] = prom.query(promql)
-        figures = {k: prom.query(q) for k, q in resource_queries(selector, obs.lookback_seconds).items()}
+        # One round trip for all nine figures: nine, one each, were a fifth of an evaluation's CPU.
+        figures = prom.query_figures({**slo, **resource_queries(selector, obs.lookback_seconds)})
+        for name in slo:
+            obs.slo[name] = figures[name]
         for figure, resource, used in (("cpuUtilization", "cpu", figures["cpuCores"]),
                                        ("memoryUtilization", "memory", figures["memoryBytes"])):  # fmt: skip
             basis = utilization_basis(model, resource)
