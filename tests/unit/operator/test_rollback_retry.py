@@ -62,9 +62,9 @@ def template_write(dep: dict[str, Any]) -> None:
     dep["spec"]["template"]["spec"]["containers"][0]["image"] = "m:3"
 
 
-def raced(*writes: Write) -> tuple[RacedKube, dict[str, Any], Decision]:
+def raced(*writes: Write, kind: type[RacedKube] = RacedKube) -> tuple[RacedKube, dict[str, Any], Decision]:
     """Revision 1 (image m:1) known-good, revision 2 (m:2) running and judged failing."""
-    kube = RacedKube(*writes)
+    kube = kind(*writes)
     good = deployment()
     kube.deployments["x"] = current = copy.deepcopy(good)
     current["spec"]["template"]["spec"]["containers"][0]["image"] = "m:2"
@@ -118,4 +118,19 @@ def test_a_deployment_deleted_meanwhile_fails_the_rollback_without_an_error() ->
     kube, read, decision = raced(None)
     result, message = run(kube, read, decision)
     assert result == "Failed" and "deleted since the decision" in message, message
+    assert kube.count("json_patch_deployment") == 1 and kube.count("get_deployment") == 1
+
+
+class InvalidKube(RacedKube):
+    """Refuses every patch as invalid (a 422 with no write meanwhile)."""
+
+    def json_patch_deployment(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+        self._call("json_patch_deployment", ops)
+        raise KubernetesError(422, "Unprocessable Entity", f'Deployment.apps "{name}" is invalid')
+
+
+def test_a_patch_refused_while_the_deployment_did_not_move_is_not_sent_again() -> None:
+    kube, read, decision = raced(kind=InvalidKube)
+    result, message = run(kube, read, decision)
+    assert result == "Failed" and "422 Unprocessable Entity" in message and "reads" not in message
     assert kube.count("json_patch_deployment") == 1 and kube.count("get_deployment") == 1
