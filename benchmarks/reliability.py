@@ -202,10 +202,17 @@ def render(runs: list[dict[str, Any]], host: dict[str, Any]) -> str:
          if not slow.get("spec_change_acted_on") else f"{m('apiserver_graceful_restart', 'seconds_to_act_after_restart')} s",
          "same as above, SIGTERM"),
         ("Writes from a stale read (another writer changed the object meanwhile)",
-         "the other writer's change is kept",
-         f"rollback JSON patch refused ({race.get('stale_rollback', ['', ''])[1][-40:]}), done on the next, fresh read; "
+         "the other writer's change is kept; a pod template another writer changed after the decision is not "
+         "rolled back over",
+         f"rollback JSON patch from the stale read refused by the server, planned again on a fresh read and "
+         f"{race.get('stale_rollback', ['?'])[0]} in the same evaluation (the patches answered "
+         f"{', '.join(map(str, race.get('rollback_patches') or []))}: applied once, "
+         f"{race.get('rollback_generations')} Deployment generation); after another writer changed the pod template: "
+         f"refused ({', '.join(map(str, race.get('changed_patches') or []))}), not planned again, "
+         f"{race.get('changed_rollback', ['?'])[0]} (their template kept: {race.get('other_template_kept')}); "
          f"state ConfigMap write refused ({', '.join(race.get('stale_state_write') or [])}), done on a fresh read",
-         "the next evaluation", "two writers on the real API server, through the operator's own port"),
+         "rollback: the same evaluation (up to 5 reads of the Deployment); state ConfigMap: the next evaluation",
+         "two writers on the real API server, through the operator's own port (its patches' answers logged)"),
     ]  # fmt: skip
     table = "\n".join(f"| {' | '.join(r)} |" for r in rows)
     return f"""# Reliability: the operator under faults
@@ -240,7 +247,9 @@ processes of each pod on its own 127.x address, a real Prometheus. The monitor e
 - **Writes to the user's objects are never blind.** Deployment and Service patches are JSON
   patches that `test` the resourceVersion and the entries they touch (422 on a concurrent change);
   the state ConfigMap's merge patch carries the resourceVersion (409). Either way the next
-  evaluation reads afresh and tries again.
+  evaluation reads afresh and tries again; a rollback does it within the same evaluation (up to 5
+  reads), while the pod template is still the one the decision judged: a template another writer
+  changed meanwhile is not rolled back over (Skipped), and the next evaluation judges it.
 - **An API outage of any length is waited out.** Kopf's own API retries end after 9 attempts
   (1+1+2+3+5+8+13+21 s); when they ran out on a timer's status patch, that timer ended and Kopf
   never started it again for the object. The operator sets `settings.networking.error_backoffs` to
