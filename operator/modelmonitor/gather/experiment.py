@@ -111,10 +111,14 @@ def gather_figures(
         return ok
     since = max(obs.now - seen.started, MIN_LOOKBACK)
     prom = port(url, parse_duration(spec.prometheus.timeout))
+    variants = (("champion", seen.champion, champion), ("challenger", seen.challenger, found.selector))
     try:
-        for variant, sel in ((seen.champion, champion), (seen.challenger, found.selector)):
-            counts = {k: prom.query(q) for k, q in count_queries(sel, since).items()}
-            variant.requests, variant.errors = counts["requests"], counts["errors"]
+        # Both variants' counts in one round trip; the business metric is the user's PromQL, alone.
+        counts = prom.query_figures(
+            {f"{role}.{k}": q for role, _, sel in variants for k, q in count_queries(sel, since).items()}
+        )
+        for role, variant, sel in variants:
+            variant.requests, variant.errors = counts[f"{role}.requests"], counts[f"{role}.errors"]
             if exp.businessMetric is not None:
                 variant.business = prom.query(per_variant(exp.businessMetric.query, sel))
     except PrometheusError as exc:
