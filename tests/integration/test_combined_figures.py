@@ -1,6 +1,7 @@
 """The real Prometheus answers the combined query of an evaluation's figures with the very values the
 separate queries give, on real sidecar series: one sidecar whose model fails three requests in ten,
-one that served no error at all (its errorRate is 0 through ``or vector(0)``, not absent)."""
+one that served no error at all (its errorRate is 0 through ``or vector(0)``, not absent). A figure
+of several series, or a scalar one, fails them all."""
 
 from __future__ import annotations
 
@@ -74,6 +75,8 @@ async def test_the_combined_query_gives_the_figures_of_the_separate_queries(prom
         by_model = {"perModel": "sum by (model) (rate(modelmonitor_sidecar_requests_total[1m]))"}
         with pytest.raises(PrometheusError, match=r"^the query returned 2 series; it must aggregate"):
             await asyncio.to_thread(PrometheusPort(prom.url, timeout=5).query_figures, by_model)
+        with pytest.raises(PrometheusError, match=r"refused the query: .*expected type instant vector"):
+            await asyncio.to_thread(PrometheusPort(prom.url, timeout=5).query_figures, {"scalar": "1"})
     finally:
         stop.set()
         for handle in (*[s.handle for s in sidecars], model.handle):
