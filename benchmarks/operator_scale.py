@@ -14,8 +14,9 @@ What runs, all on 127.0.0.1:
   indexed, honouring equality label selectors on lists) served by ``kmock.Server`` in this process's
   own asyncio loop (so its CPU is this process's, reported apart from the operator's);
 - a real Prometheus (Debian ``/usr/bin/prometheus``, free port, temp dir), given to the operator as
-  ``--prometheus-url``. No sidecar series exist, so every query of an evaluation (6 SLO + 3 resource
-  queries) is really executed by Prometheus and answers with an empty vector;
+  ``--prometheus-url``. No sidecar series exist, so the evaluation's one combined query (its 6 SLO
+  and 3 resource figures, ``policy/combined.py``) is really executed by Prometheus and answers with
+  an empty vector;
 - the sidecars' admin API of every pod: ``benchmarks/window_standin.py``, one process serving the
   real sidecar's ``/v1/window`` body (``--window-rows`` rows, 10 features, three of them drifted,
   predictions and labels) to every monitor's evaluation, with the bearer token required;
