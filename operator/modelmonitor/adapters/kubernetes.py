@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import kubernetes
+import orjson
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
@@ -62,12 +63,12 @@ class KubernetesClient:
                 namespace, label_selector=render_selector(selector), _preload_content=False
             )
         )
-        items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
+        items: list[dict[str, Any]] = orjson.loads(response.data).get("items") or []  # type: ignore[attr-defined]
         return [p for p in items if selector_matches(selector, labels_of(p))]
 
     def list_services(self, namespace: str) -> list[dict[str, Any]]:
         response = _call(lambda: self._core.list_namespaced_service(namespace, _preload_content=False))
-        items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
+        items: list[dict[str, Any]] = orjson.loads(response.data).get("items") or []  # type: ignore[attr-defined]
         return items
 
     def json_patch_deployment(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
@@ -124,7 +125,7 @@ class KubernetesClient:
                 namespace, label_selector=render_selector(selector), _preload_content=False
             )
         )
-        items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
+        items: list[dict[str, Any]] = orjson.loads(response.data).get("items") or []  # type: ignore[attr-defined]
         return [rs for rs in items if selector_matches(selector, labels_of(rs))]
 
     def get_secret_value(self, namespace: str, name: str, key: str) -> str:
@@ -153,7 +154,7 @@ class KubernetesClient:
                 field_manager=FIELD_MANAGER,
             )
         )
-        created: dict[str, Any] = json.loads(response.data)  # type: ignore[attr-defined]
+        created: dict[str, Any] = orjson.loads(response.data)  # type: ignore[attr-defined]
         return created
 
     def list_jobs(self, namespace: str, match_labels: dict[str, str]) -> list[dict[str, Any]]:
@@ -163,7 +164,7 @@ class KubernetesClient:
                 namespace, label_selector=selector, _preload_content=False
             )
         )
-        items: list[dict[str, Any]] = json.loads(response.data).get("items") or []  # type: ignore[attr-defined]
+        items: list[dict[str, Any]] = orjson.loads(response.data).get("items") or []  # type: ignore[attr-defined]
         return [j for j in items if _has_labels(j, match_labels)]
 
     def get_hpa(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -308,7 +309,7 @@ def _read(call: Callable[[], Any]) -> dict[str, Any] | None:
         if exc.status == 404:
             return None
         raise
-    data: dict[str, Any] = json.loads(response.data)
+    data: dict[str, Any] = orjson.loads(response.data)
     return data
 
 
