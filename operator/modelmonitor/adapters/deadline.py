@@ -135,7 +135,6 @@ class _Watchdog:
         self._due: list[tuple[float, int, _Watch]] = []
         self._order = itertools.count()  # ties: no comparison of watches
         self._thread: threading.Thread | None = None
-        self.fired = 0  # watches fired since the start (for tests and debugging)
 
     def watch(self, seconds: float) -> _Watch:
         watch = _Watch()
@@ -144,16 +143,10 @@ class _Watchdog:
             if self._thread is None or not self._thread.is_alive():  # first use, or after a fork
                 self._thread = threading.Thread(target=self._run, name="http-deadlines", daemon=True)
                 self._thread.start()
-            earliest = self._due[0][0] if self._due else None
             heapq.heappush(self._due, (due, next(self._order), watch))
-            if earliest is None or due < earliest:
+            if self._due[0][2] is watch:  # now the earliest: the watchdog waits for it instead
                 self._cond.notify()
         return watch
-
-    def pending(self) -> int:
-        """Deadlines not yet due nor ended (those ended are dropped when they reach the top)."""
-        with self._cond:
-            return sum(1 for _, _, w in self._due if not w.done)
 
     def _run(self) -> None:
         while True:
@@ -169,7 +162,6 @@ class _Watchdog:
                     continue
                 _, _, watch = heapq.heappop(self._due)
             watch.fire()  # outside the lock: shutting sockets down must not hold up new deadlines
-            self.fired += 1
 
 
 _watchdog = _Watchdog()
