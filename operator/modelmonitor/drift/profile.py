@@ -24,6 +24,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from modelmonitor.drift.categorical import value_counts
@@ -152,8 +153,12 @@ class Profile:
         return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
 
     @classmethod
-    def from_json(cls, text: str) -> Profile:
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str | bytes) -> Profile:
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:  # what orjson refuses (NaN literals, integers past 64 bits)
+            data = json.loads(text)
+        return cls.from_dict(data)
 
     @cached_property
     def numeric_names(self) -> list[str]:

@@ -12,6 +12,8 @@ and base64-encoded; counts are delta-encoded uint64 the same way. 513 knots take
 from __future__ import annotations
 
 import base64
+import binascii
+import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,16 +55,19 @@ class NumericSketch:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NumericSketch:
-        knots = _decode(data["knots"], "<f8").astype(np.float64)
-        le = np.cumsum(_decode(data["le"], "<u8")).astype(np.int64)
-        lt = le - _decode(data["eq"], "<u8").astype(np.int64)
-        edges = np.array([np.inf if e is None else e for e in data["edges"]], dtype=np.float64)
-        std = data["std"]
+        knots = _decode(data["knots"], "<f8").astype(np.float64, copy=False)
+        # Counts are non-negative and far below 2**63, so their uint64 bytes read as int64 unchanged.
+        le = np.cumsum(_decode(data["le"], "<i8"))
+        lt = le - _decode(data["eq"], "<i8")
+        edges = data["edges"]
+        # JSON has no infinity: a padded (+inf) edge is written as null.
+        edges = np.array([np.inf if e is None else e for e in edges] if None in edges else edges, np.float64)
+        mean, std = data["mean"], data["std"]
         return cls(
             count=int(data["count"]),
             missing=int(data["missing"]),
-            mean=float("nan") if data["mean"] is None else float(data["mean"]),
-            std=float("nan") if std is None else float(std),
+            mean=math.nan if mean is None else float(mean),
+            std=math.nan if std is None else float(std),
             knots=knots,
             le=le,
             lt=lt,
@@ -80,7 +85,7 @@ def _encode(arr: np.ndarray[Any, Any]) -> str:
 
 
 def _decode(text: str, dtype: str) -> np.ndarray[Any, Any]:
-    raw = np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.uint8)
+    raw = np.frombuffer(zlib.decompress(binascii.a2b_base64(text)), dtype=np.uint8)
     width = np.dtype(dtype).itemsize
     return raw.reshape(width, -1).T.copy().view(dtype).ravel()
 
