@@ -10,7 +10,7 @@ import asyncio
 import datetime
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,7 +25,7 @@ from modelmonitor.api.durations import parse_duration
 from modelmonitor.api.times import iso
 from modelmonitor.operator import metrics, serial
 from modelmonitor.operator.reconciler import Reconciler, Request
-from modelmonitor.operator.schedule import due
+from modelmonitor.operator.schedule import seconds_until_due
 from modelmonitor.operator.settings import OperatorSettings, render_selector
 from modelmonitor.policy import audit, egress, retry
 
@@ -34,6 +34,7 @@ PREFIX = "modelmonitor.io"
 RESOURCE = (crd_api.GROUP, crd_api.VERSION, crd_api.PLURAL)
 
 RETRY_CAP_SECONDS = 300.0  # a failing monitor is tried at least every 5 minutes
+DUE_MARGIN_SECONDS = 0.01
 API_BACKOFFS = (1.0, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0)  # Kopf's own, then the last one for ever
 
 
@@ -145,23 +146,14 @@ async def evaluate(
     body: Any,
     patch: kopf.Patch,
     logger: logging.Logger,
+    stopped: kopf.DaemonStopped,
     **_: Any,
 ) -> None:
-    """Each tick: when something is pending or an evaluation is due, reconcile in a worker thread."""
-    req = Request(
-        namespace=namespace,
-        name=name,
-        uid=uid,
-        generation=meta.get("generation"),
-        spec=dict(spec or {}),
-        status=dict(status or {}),
-        now=datetime.datetime.now(tz=datetime.UTC),
-        annotations=dict(meta.get("annotations") or {}),
-    )
-    # Cheap checks first, in the event loop: most ticks of most monitors end here, with no API call.
-    if settled(spec, status) and not due(interval_of(req.spec), req):
-        return
-    if retry.backing_off(req.status, now=req.now, generation=req.generation):
+    """Wait, in the event loop, until something is pending or an evaluation is due; then reconcile
+    in a worker thread. Stopped meanwhile (deleted, relabelled out of the shard, the operator paused
+    by a peer or exiting): return."""
+    req = await _wait_until_due(spec, status, meta, namespace, name, uid, stopped)
+    if req is None:
         return
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -209,6 +201,62 @@ async def evaluate(
             reason=note.reason,
             message=note.message[:1024],
         )
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(tz=datetime.UTC)
+
+
+def _request(
+    spec: Any, status: Any, meta: Any, namespace: str, name: str, uid: str, now: datetime.datetime
+) -> Request:
+    """The monitor as Kopf last saw it (its kwargs are live views, updated by every watch event)."""
+    return Request(
+        namespace=namespace,
+        name=name,
+        uid=uid,
+        generation=meta.get("generation"),
+        spec=dict(spec or {}),
+        status=dict(status or {}),
+        now=now,
+        annotations=dict(meta.get("annotations") or {}),
+    )
+
+
+def idle_seconds(req: Request) -> float:
+    """How long this monitor has nothing to do: 0 when something is pending (not Ready, sidecar not
+    in place, spec changed) or an evaluation is due; else until its slot or its retry."""
+    if retry.backing_off(req.status, now=req.now, generation=req.generation):
+        return retry.seconds_until_attempt(req.status, now=req.now, generation=req.generation)
+    if not settled(req.spec, req.status):
+        return 0.0
+    return seconds_until_due(interval_of(req.spec), req)
+
+
+async def _wait_until_due(
+    spec: Any,
+    status: Any,
+    meta: Any,
+    namespace: str,
+    name: str,
+    uid: str,
+    stopped: kopf.DaemonStopped,
+    clock: Callable[[], datetime.datetime] = _utcnow,
+) -> Request | None:
+    """The request to reconcile once it is due; None when the timer is stopped meanwhile.
+
+    The wait is here, not between Kopf's runs of the timer: a run of Kopf's machinery costs more
+    than the check, and a tick that returned at once ran it every --tick (six runs per 60 s
+    evaluation). The state is looked at again every --tick (a spec change, a new condition) and at
+    the due time itself, so an evaluation starts on its slot, not up to a tick late."""
+    while True:
+        req = _request(spec, status, meta, namespace, name, uid, clock())
+        wait = idle_seconds(req)
+        if wait <= 0:
+            return req
+        # a hair past the due time, so that the check made on waking finds it due
+        if await stopped.wait(min(wait + DUE_MARGIN_SECONDS, SETTINGS.tick_seconds)):
+            return None
 
 
 def _failed(req: Request, body: Any, patch: kopf.Patch, reason: str, message: str) -> None:

@@ -31,6 +31,19 @@ def due(interval: float, req: Request) -> bool:
     )
 
 
+def seconds_until_due(interval: float, req: Request) -> float:
+    """How long until :func:`due` turns true for this request's state (0: it is due now): the start of
+    the monitor's next slot, or the overdue mark, whichever comes first."""
+    if due(interval, req):
+        return 0.0
+    last = parse_iso(req.status.get("lastEvaluation"))
+    now = req.now.timestamp()
+    offset = zlib.crc32(req.uid.encode()) % max(int(interval), 1)
+    slot = (math.floor((now - offset) / interval) + 1) * interval + offset
+    overdue = last.timestamp() + 2 * interval if last is not None else now
+    return max(0.0, min(slot, overdue) - now)
+
+
 class MissingTargets:
     """When each monitor last found its target Deployment missing, so that it looks again once per
     ``--retry`` rather than on every tick. In memory on purpose: after a restart, looking at once

@@ -92,3 +92,11 @@ def backing_off(status: dict[str, Any], *, now: datetime.datetime, generation: i
         return False
     due = _parse(retry.get("nextAttempt"))
     return due is not None and now < due
+
+
+def seconds_until_attempt(status: dict[str, Any], *, now: datetime.datetime, generation: int | None) -> float:
+    """How long a failed monitor still waits for its next attempt (0: not backing off)."""
+    if not backing_off(status, now=now, generation=generation):
+        return 0.0
+    due = _parse(status["retry"].get("nextAttempt"))
+    return (due - now).total_seconds() if due is not None else 0.0

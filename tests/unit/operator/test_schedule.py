@@ -6,7 +6,7 @@ import datetime
 import itertools
 from typing import Any
 
-from modelmonitor.operator.schedule import due
+from modelmonitor.operator.schedule import due, seconds_until_due
 from modelmonitor.policy.request import Request
 
 T0 = datetime.datetime(2026, 11, 23, 12, 0, 0, tzinfo=datetime.UTC)
@@ -49,3 +49,25 @@ def test_monitors_created_together_are_spread_over_the_interval() -> None:
 
 def test_overdue_monitors_do_not_wait_for_their_slot() -> None:
     assert due(60, req("a", T0 + datetime.timedelta(seconds=121), T0))
+
+
+def test_waking_after_seconds_until_due_finds_the_monitor_due_and_not_before() -> None:
+    for i, (last_s, now_s) in enumerate(itertools.product((0, 7, 59, 61), (1, 13, 45, 59, 90, 119))):
+        uid = f"uid-{i}"
+        last = T0 + datetime.timedelta(seconds=last_s)
+        now = last + datetime.timedelta(seconds=now_s)
+        wait = seconds_until_due(60, req(uid, now, last))
+        if due(60, req(uid, now, last)):
+            assert wait == 0
+            continue
+        assert 0 < wait <= 60, (uid, wait)
+        assert not due(60, req(uid, now + datetime.timedelta(seconds=wait - 0.5), last)), (uid, wait)
+        assert due(60, req(uid, now + datetime.timedelta(seconds=wait + 0.01), last)), (uid, wait)
+
+
+def test_overdue_mark_bounds_the_wait() -> None:
+    last = T0
+    now = T0 + datetime.timedelta(seconds=119.5)
+    # two intervals after the last evaluation it is due whatever its slot: never wait past that
+    for uid in ("a", "b", "c", "d"):
+        assert seconds_until_due(60, req(uid, now, last)) <= 0.5 + 1e-6
