@@ -3,23 +3,43 @@
 Each evaluation reads the whole window (``since=0``, paged with ``more``) rather than keeping rows in
 the operator: the sidecars already bound and hold the window, so the operator's memory stays flat
 whatever the number of monitors, and a restart loses nothing.
+
+Every read goes through one urllib3 pool shared by the evaluations' threads: the connection to a
+sidecar is kept alive from one evaluation to the next, so a read is one request on an open socket,
+not a new connection and an HTTP session's per-request machinery (settings, hooks, cookies).
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import pandas as pd
-import requests
 import urllib3
 
 PAGE = 10_000
 MAX_PAGE_BYTES = 64 * 1024 * 1024  # one page of 10,000 rows is a few MiB; beyond this, refuse it
 _CHUNK = 1024 * 1024
+# Idle connections kept per sidecar: the most that read it at once, one in practice (a pod is read by
+# its monitor's evaluation); the scale benchmark's one stand-in for every pod sees up to --workers
+# (default 20). Past it a connection is closed after its read rather than kept (block=False).
+_PER_HOST = 32
+
+
+def _hosts() -> int:
+    """How many sidecars keep their pool: every pod of every monitor, so a connection lives to the
+    next evaluation, within a quarter of the descriptors the process may open (each kept pool holds
+    an idle socket; a runtime's default soft limit can be 1,024). The least recently read goes first."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 4096 if soft == resource.RLIM_INFINITY else max(16, min(4096, soft // 4))
+
+
+# Thread-safe; no retries and no redirects followed (a 3xx is an answer that is not the window).
+_POOL = urllib3.PoolManager(num_pools=_hosts(), maxsize=_PER_HOST, block=False, retries=False)
 
 
 class SidecarError(Exception):
@@ -68,9 +88,24 @@ def _refused(url: str, status: int, token: str | None) -> SidecarError:
     )
 
 
-def _get_page(
-    session: requests.Session, url: str, params: dict[str, int], timeout: float, token: str | None
-) -> Any:
+def _request(
+    url: str, fields: dict[str, str], headers: dict[str, str], timeout: float, deadline: float,
+    *, preload: bool = False,
+) -> urllib3.BaseHTTPResponse:  # fmt: skip
+    """``GET url?fields`` through the shared pool, ``timeout`` seconds for the connect and each read."""
+    try:
+        return _POOL.request("GET", url, fields=fields, headers=headers, timeout=timeout,
+                             preload_content=preload, redirect=False, retries=False)  # fmt: skip
+    except urllib3.exceptions.ProtocolError:
+        # The sidecar closed a kept-alive connection as the request went out (a restart): no answer
+        # was had, so it is asked once more, on a new connection, while the time allows.
+        if time.monotonic() > deadline:
+            raise
+        return _POOL.request("GET", url, fields=fields, headers=headers, timeout=timeout,
+                             preload_content=preload, redirect=False, retries=False)  # fmt: skip
+
+
+def _get_page(url: str, params: dict[str, str], timeout: float, token: str | None) -> Any:
     """One decoded page of ``/v1/window``: at most MAX_PAGE_BYTES, read within ``timeout`` seconds
     (each socket operation and the whole body)."""
     # identity: a compressed body could expand far beyond the cap in one read
@@ -78,31 +113,45 @@ def _get_page(
     if token:
         headers["Authorization"] = f"Bearer {token}"
     deadline = time.monotonic() + timeout
-    with session.get(
-        f"{url}/v1/window", params=params, headers=headers, timeout=timeout, stream=True
-    ) as response:
-        if response.status_code in (401, 403):
-            raise _refused(url, response.status_code, token)
-        response.raise_for_status()
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > MAX_PAGE_BYTES:
-            raise SidecarError(f"{url}: a window page of {declared} bytes exceeds {MAX_PAGE_BYTES} bytes")
-        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-        if encoding not in ("", "identity"):
-            raise SidecarError(f"{url}: /v1/window answered {encoding!r}-encoded; a plain body was asked for")
-        chunks, size = [], 0
-        while True:
-            # read1: what one receive brings, so a sidecar dripping bytes meets the deadline below
-            chunk = response.raw.read1(_CHUNK, decode_content=False)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > MAX_PAGE_BYTES:
-                raise SidecarError(f"{url}: a window page exceeds {MAX_PAGE_BYTES} bytes")
-            if time.monotonic() > deadline:
-                raise SidecarError(f"{url}: a window page took longer than {timeout:g} s to read")
-            chunks.append(chunk)
-    return _decode(b"".join(chunks))
+    response = _request(f"{url}/v1/window", params, headers, timeout, deadline)
+    try:
+        body = _read_body(url, response, timeout, deadline, token)
+    except BaseException:
+        response.close()  # a body not read to its end: the connection is closed, never reused
+        raise
+    finally:
+        response.release_conn()  # read to its end, the connection is kept alive for the next read
+    return _decode(body)
+
+
+def _read_body(
+    url: str, response: urllib3.BaseHTTPResponse, timeout: float, deadline: float, token: str | None
+) -> bytes:
+    if response.status in (401, 403):
+        raise _refused(url, response.status, token)
+    if not 200 <= response.status < 300:
+        raise SidecarError(
+            f"{url}: GET /v1/window answered HTTP {response.status} {response.reason or ''}".rstrip()
+        )
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_PAGE_BYTES:
+        raise SidecarError(f"{url}: a window page of {declared} bytes exceeds {MAX_PAGE_BYTES} bytes")
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise SidecarError(f"{url}: /v1/window answered {encoding!r}-encoded; a plain body was asked for")
+    chunks, size = [], 0
+    while True:
+        # read1: what one receive brings, so a sidecar dripping bytes meets the deadline below
+        chunk = response.read1(_CHUNK, decode_content=False)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > MAX_PAGE_BYTES:
+            raise SidecarError(f"{url}: a window page exceeds {MAX_PAGE_BYTES} bytes")
+        if time.monotonic() > deadline:
+            raise SidecarError(f"{url}: a window page took longer than {timeout:g} s to read")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _decode(body: bytes) -> Any:
@@ -114,18 +163,16 @@ def _decode(body: bytes) -> Any:
         return json.loads(body)
 
 
-def read_pod(
-    session: requests.Session, url: str, timeout: float, max_rows: int, *, token: str | None = None
-) -> pd.DataFrame:
+def read_pod(url: str, timeout: float, max_rows: int, *, token: str | None = None) -> pd.DataFrame:
     """All rows of one sidecar's window (newest ``max_rows``); raises SidecarError naming the URL.
 
     ``token`` (the monitor's admin token) is sent as ``Authorization: Bearer``; ``timeout`` is in
     seconds per page."""
-    return _read_pod(session, url, timeout, max_rows, token=token)[0]
+    return _read_pod(url, timeout, max_rows, token=token)[0]
 
 
 def _read_pod(
-    session: requests.Session, url: str, timeout: float, max_rows: int, *, token: str | None = None
+    url: str, timeout: float, max_rows: int, *, token: str | None = None
 ) -> tuple[pd.DataFrame, dict[str, tuple[Any, Any]]]:
     """The rows, with the label events of later pages applied, and the labels waiting in this
     sidecar for a prediction it did not serve (``{id: (label, arrival ts)}``)."""
@@ -135,8 +182,8 @@ def _read_pod(
     since, total = 0, 0
     while True:
         try:
-            body = _get_page(session, url, {"since": since, "limit": PAGE}, timeout, token)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            body = _get_page(url, {"since": str(since), "limit": str(PAGE)}, timeout, token)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             raise SidecarError(f"{url}: {type(exc).__name__}: {str(exc)[:200]}") from exc
         if not isinstance(body, dict):
             raise SidecarError(f"{url}: /v1/window answered JSON that is not an object")
@@ -196,16 +243,15 @@ def read_window(
     ``token`` is the admin bearer token sent to every sidecar (None: send none)."""
     frames, read, failed = [], [], {}
     pending: dict[str, tuple[Any, Any]] = {}
-    with requests.Session() as session:
-        for pod, url in sorted(endpoints.items()):
-            try:
-                rows, waiting = _read_pod(session, url, timeout, max_rows, token=token)
-            except SidecarError as exc:
-                failed[pod] = str(exc)
-                continue
-            frames.append(rows.assign(__pod=pod))
-            pending.update(waiting)
-            read.append(pod)
+    for pod, url in sorted(endpoints.items()):
+        try:
+            rows, waiting = _read_pod(url, timeout, max_rows, token=token)
+        except SidecarError as exc:
+            failed[pod] = str(exc)
+            continue
+        frames.append(rows.assign(__pod=pod))
+        pending.update(waiting)
+        read.append(pod)
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["__id", "__ts"])
     across = _apply_labels(frame, pending, only_missing=True) if pending and len(frame) else 0
     unmatched = len(set(pending) - set(frame["__id"].astype(str))) if pending else 0
@@ -226,22 +272,21 @@ def read_explanations(
     headers = {"Accept-Encoding": "identity", **({"Authorization": f"Bearer {token}"} if token else {})}
     total, reference, recent, output = 0, 0.0, 0.0, None
     sums: dict[str, float] = {}
-    with requests.Session() as session:
-        for url in endpoints.values():
-            try:
-                response = session.get(f"{url}/v1/explanations", params={"since": 0, "limit": 1},
-                                       headers=headers, timeout=timeout)  # fmt: skip
-                drift: Any = response.json().get("drift") if response.status_code == 200 else None
-                n = int(drift["explanations"]) if isinstance(drift, dict) else 0
-                if n <= 0:
-                    continue
-                share = {str(k): float(v) * n for k, v in drift["attribution"].items()}
-                ref, rec = float(drift["reference"]) * n, float(drift["recent"]) * n
-            except (requests.RequestException, ValueError, TypeError, KeyError, AttributeError):
+    for url in endpoints.values():
+        try:
+            response = _request(f"{url}/v1/explanations", {"since": "0", "limit": "1"}, headers, timeout,
+                                time.monotonic() + timeout, preload=True)  # fmt: skip
+            drift: Any = _decode(response.data).get("drift") if response.status == 200 else None
+            n = int(drift["explanations"]) if isinstance(drift, dict) else 0
+            if n <= 0:
                 continue
-            total, reference, recent, output = total + n, reference + ref, recent + rec, drift.get("output")
-            for name, value in share.items():
-                sums[name] = sums.get(name, 0.0) + value
+            share = {str(k): float(v) * n for k, v in drift["attribution"].items()}
+            ref, rec = float(drift["reference"]) * n, float(drift["recent"]) * n
+        except (urllib3.exceptions.HTTPError, OSError, ValueError, TypeError, KeyError, AttributeError):
+            continue
+        total, reference, recent, output = total + n, reference + ref, recent + rec, drift.get("output")
+        for name, value in share.items():
+            sums[name] = sums.get(name, 0.0) + value
     if not total:
         return None
     ranked = sorted(sums.items(), key=lambda kv: -abs(kv[1]))
@@ -250,7 +295,7 @@ def read_explanations(
 
 
 class HTTPSidecars:
-    """The sidecar port (``ports.SidecarPort``) over HTTP: ``read_window`` above, one session per call."""
+    """The sidecar port (``ports.SidecarPort``) over HTTP: ``read_window`` above, on the shared pool."""
 
     def read_window(
         self,

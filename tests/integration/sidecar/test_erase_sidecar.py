@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from modelmonitor.adapters import sidecars
 from modelmonitor.commands.report import read_dir, save_dir
@@ -55,8 +54,7 @@ def files(folder: Path) -> bytes:
 
 
 def window(side: Sidecar) -> Any:
-    with requests.Session() as session:
-        return sidecars.read_pod(session, f"http://127.0.0.1:{side.admin}", 10, 10_000, token=TOKEN)
+    return sidecars.read_pod(f"http://127.0.0.1:{side.admin}", 10, 10_000, token=TOKEN)
 
 
 def report(frame: Any, folder: Path) -> str:
