@@ -226,8 +226,9 @@ def _request(
 def idle_seconds(req: Request) -> float:
     """How long this monitor has nothing to do: 0 when something is pending (not Ready, sidecar not
     in place, spec changed) or an evaluation is due; else until its slot or its retry."""
-    if retry.backing_off(req.status, now=req.now, generation=req.generation):
-        return retry.seconds_until_attempt(req.status, now=req.now, generation=req.generation)
+    backoff = retry.seconds_until_attempt(req.status, now=req.now, generation=req.generation)
+    if backoff > 0:
+        return backoff
     if not settled(req.spec, req.status):
         return 0.0
     return seconds_until_due(interval_of(req.spec), req)

@@ -20,28 +20,20 @@ def due(interval: float, req: Request) -> bool:
     """Is an evaluation due? At once for a new monitor or a changed spec; then once per ``interval``
     seconds, in a slot of the interval fixed by the monitor's uid, so that monitors created together
     do not all evaluate on the same tick (which would queue them behind the worker threads)."""
-    last = parse_iso(req.status.get("lastEvaluation"))
-    if last is None or req.status.get("observedGeneration") != req.generation:
-        return True
-    if (req.now - last).total_seconds() >= 2 * interval:
-        return True  # overdue (the operator was down): no need to wait for the slot
-    offset = zlib.crc32(req.uid.encode()) % max(int(interval), 1)
-    return math.floor((req.now.timestamp() - offset) / interval) > math.floor(
-        (last.timestamp() - offset) / interval
-    )
+    return seconds_until_due(interval, req) <= 0.0
 
 
 def seconds_until_due(interval: float, req: Request) -> float:
-    """How long until :func:`due` turns true for this request's state (0: it is due now): the start of
-    the monitor's next slot, or the overdue mark, whichever comes first."""
-    if due(interval, req):
-        return 0.0
+    """How long until an evaluation is due (0: it is due now): the start of the slot after the last
+    evaluation's, or the overdue mark (two intervals after it: the operator was down, no need to
+    wait for the slot), whichever comes first."""
     last = parse_iso(req.status.get("lastEvaluation"))
-    now = req.now.timestamp()
+    if last is None or req.status.get("observedGeneration") != req.generation:
+        return 0.0
     offset = zlib.crc32(req.uid.encode()) % max(int(interval), 1)
-    slot = (math.floor((now - offset) / interval) + 1) * interval + offset
-    overdue = last.timestamp() + 2 * interval if last is not None else now
-    return max(0.0, min(slot, overdue) - now)
+    then = last.timestamp()
+    next_slot = (math.floor((then - offset) / interval) + 1) * interval + offset
+    return max(0.0, min(next_slot, then + 2 * interval) - req.now.timestamp())
 
 
 class MissingTargets:

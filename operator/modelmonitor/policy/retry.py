@@ -85,18 +85,13 @@ def after_failure(
 
 def backing_off(status: dict[str, Any], *, now: datetime.datetime, generation: int | None) -> bool:
     """True while a failed monitor waits for its next attempt (a changed spec does not wait)."""
-    retry = status.get("retry")
-    if not isinstance(retry, dict):
-        return False
-    if status.get("observedGeneration") != generation:
-        return False
-    due = _parse(retry.get("nextAttempt"))
-    return due is not None and now < due
+    return seconds_until_attempt(status, now=now, generation=generation) > 0.0
 
 
 def seconds_until_attempt(status: dict[str, Any], *, now: datetime.datetime, generation: int | None) -> float:
     """How long a failed monitor still waits for its next attempt (0: not backing off)."""
-    if not backing_off(status, now=now, generation=generation):
+    retry = status.get("retry")
+    if not isinstance(retry, dict) or status.get("observedGeneration") != generation:
         return 0.0
-    due = _parse(status["retry"].get("nextAttempt"))
-    return (due - now).total_seconds() if due is not None else 0.0
+    due = _parse(retry.get("nextAttempt"))
+    return max(0.0, (due - now).total_seconds()) if due is not None else 0.0
