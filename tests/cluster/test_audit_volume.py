@@ -33,6 +33,11 @@ def injected(k8s: K8s, namespace: str) -> bool:
     return condition(obj, "SidecarInjected").get("status") == "True"
 
 
+def sidecar_pods(kubelet: Kubelet) -> dict[str, str]:
+    """``{pod: ip}`` of the pods the kubelet runs whose sidecar process is up."""
+    return {name: ip for name, (ip, pids) in kubelet.pods().items() if ip and pids.get(SIDECAR_NAME)}
+
+
 def segments(folder: Path) -> list[dict[str, Any]]:
     return [
         json.loads(line) for p in sorted(folder.glob("audit-*.jsonl")) for line in p.read_text().splitlines()
@@ -68,8 +73,10 @@ def test_the_sidecar_writes_its_audit_trail_into_the_pods_emptydir_and_off_takes
     ) <= 0.9 * 64 * 2**20
 
     # Requests through the running pod's sidecar land in that pod's emptyDir, one line each.
-    (pod,) = [name for name, (ip, _) in kubelet.pods().items() if ip]
-    ip = kubelet.pods()[pod][0]
+    # The template is patched before the rollout ends: wait until the one pod left runs the sidecar.
+    k8s.wait_for(lambda: len(sidecar_pods(kubelet)) == 1 and len(kubelet.pods()) == 1,
+                 timeout=30, what="one pod, running the sidecar")  # fmt: skip
+    ((pod, ip),) = sidecar_pods(kubelet).items()
     folder = kubelet.emptydir(pod, AUDIT_VOLUME)
     ids = [f"audit-volume-{i}" for i in range(5)]
     for i, rid in enumerate(ids):
