@@ -24,6 +24,12 @@ bodies (an njs body filter keeps the response's) to a capture log; a capture pro
 as it grows and runs the sidecar's own capture on every line, with the same admin API. Its CPU is
 nginx's plus the capture process's; ``designs`` in the results puts both designs side by side.
 
+The floor (setup ``python-relay``): the least any Python data plane on the same event loop and HTTP
+parser must spend, a uvloop relay that parses both directions with llhttp (every callback on) and
+passes the bytes on as they are, with one model connection per client connection; no head rewrite,
+request ids, metrics or capture. Its ratio to nginx tells what the event loop costs; the sidecar's
+distance from it, what the sidecar's own Python per request costs.
+
 Capture completeness: the sidecar may drop captures under saturation to protect traffic. After each
 load step the benchmark waits for the capture queue to drain, reads ``/metrics`` on the admin port and
 reports what the sidecar served, captured and dropped (by reason) in that step; at the constant rate
@@ -502,6 +508,104 @@ def run_capture_process(log: Path, admin_port: int) -> None:
     uvloop.run(main())
 
 
+# the floor: a relay on the sidecar's event loop and parser, doing nothing else ------------------------
+def run_relay(port: int, model_port: int) -> None:
+    """Relay 127.0.0.1:``port`` to the model: each client connection gets one model connection; both
+    directions are parsed with llhttp (as a proxy must, to find where messages end) and relayed as
+    received. No head rewrite, request ids, metrics or capture: the floor of a Python data plane."""
+    import gc
+
+    import httptools
+    import uvloop
+
+    class Parsed:
+        """llhttp callbacks that keep what a proxy would read of each message."""
+
+        def __init__(self) -> None:
+            self.url = b""
+            self.headers: list[tuple[bytes, bytes]] = []
+            self.body: list[bytes] = []
+            self.messages = 0
+
+        def on_url(self, url: bytes) -> None:
+            self.url += url
+
+        def on_status(self, status: bytes) -> None:
+            self.url = status
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self.headers.append((name, value))
+
+        def on_headers_complete(self) -> None:
+            self.headers = []
+            self.url = b""
+
+        def on_body(self, body: bytes) -> None:
+            self.body.append(body)
+
+        def on_message_complete(self) -> None:
+            self.body = []
+            self.messages += 1
+
+    class ModelSide(Parsed, asyncio.Protocol):
+        def __init__(self, client: ClientSide) -> None:
+            super().__init__()
+            self.client = client
+            self.parser = httptools.HttpResponseParser(self)
+
+        def data_received(self, data: bytes) -> None:
+            self.parser.feed_data(data)
+            if self.client.transport is not None:
+                self.client.transport.write(data)
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            if self.client.transport is not None:
+                self.client.transport.close()
+
+    class ClientSide(Parsed, asyncio.Protocol):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transport: asyncio.Transport | None = None
+            self.model: asyncio.Transport | None = None
+            self.pending: list[bytes] = []
+            self.parser = httptools.HttpRequestParser(self)
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport  # type: ignore[assignment]
+            asyncio.get_running_loop().create_task(self.connect())
+
+        async def connect(self) -> None:
+            loop = asyncio.get_running_loop()
+            model, _ = await loop.create_connection(lambda: ModelSide(self), "127.0.0.1", model_port)
+            self.model = model  # type: ignore[assignment]
+            model.write(b"".join(self.pending))
+            self.pending = []
+
+        def data_received(self, data: bytes) -> None:
+            self.parser.feed_data(data)
+            if self.model is not None:
+                self.model.write(data)
+            else:
+                self.pending.append(data)
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            self.transport = None
+            if self.model is not None:
+                self.model.close()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        server = await loop.create_server(ClientSide, "127.0.0.1", port, backlog=2048)
+        gc.collect()
+        gc.freeze()  # as the sidecar does
+        await stop.wait()
+        server.close()
+
+    uvloop.run(main())
+
+
 # processes ------------------------------------------------------------------------------------------
 class Stack:
     """A model with the sidecar, nginx, and (``alternative``, when njs is installed) nginx with a capture
@@ -538,6 +642,19 @@ class Stack:
             self.sidecar_log,
         )
         self.rss_after_start = round(rss_mib(self.sidecar.pid), 2)
+        self.relay_port = free_port()
+        self.relay = self._start(
+            [
+                py,
+                str(Path(__file__).resolve()),
+                "--relay",
+                str(self.relay_port),
+                "--relay-model",
+                str(self.model_port),
+            ],
+            f"http://127.0.0.1:{self.relay_port}/healthz",
+            tmp / f"{name}-relay.log",
+        )
         self.nginx: subprocess.Popen[bytes] | None = None
         self.nginx_capture: subprocess.Popen[bytes] | None = None
         self.capture: subprocess.Popen[bytes] | None = None
@@ -593,6 +710,7 @@ class Stack:
         ]
         if self.nginx is not None:
             out.append(("nginx", self.nginx_port, (self.nginx.pid,), None))
+        out.append(("python-relay", self.relay_port, (self.relay.pid,), None))
         if self.nginx_capture is not None and self.capture is not None:
             pids = (self.nginx_capture.pid, self.capture.pid)
             out.append(("nginx+capture", self.capture_port, pids, self.capture_admin))
@@ -668,7 +786,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--capture-process", metavar="LOG", help=argparse.SUPPRESS)
     parser.add_argument("--capture-admin", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--relay", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--relay-model", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.relay:  # the floor setup (started by the benchmark)
+        run_relay(args.relay, args.relay_model)
+        return 0
     if args.capture_process:  # the capture process of the nginx design (started by the benchmark)
         run_capture_process(Path(args.capture_process), args.capture_admin)
         return 0
@@ -872,6 +995,11 @@ def compute_targets(runs: list[dict[str, Any]], memory: dict[str, Any], rate_key
         if cpu and ngx:
             targets["nginx_cpu_us_per_req"] = {"value": round(ngx, 1), "target": None}
             targets["sidecar_cpu_vs_nginx"] = {"value": round(cpu / ngx, 2), "target": 1.5}
+            floor = cpu_per_request(by.get((rate_key, "trivial", "python-relay"), []))
+            if floor:  # not goals: where the sidecar's CPU goes, the event loop's share and its own
+                targets["python_relay_cpu_us_per_req"] = {"value": round(floor, 1), "target": None}
+                targets["python_relay_cpu_vs_nginx"] = {"value": round(floor / ngx, 2), "target": None}
+                targets["sidecar_cpu_over_python_relay_us"] = {"value": round(cpu - floor, 1), "target": None}
         targets["rate_captures_dropped"] = {"value": int(_sum(side, "dropped")), "target": 0}
         served = _sum(side, "served")
         share = _sum(side, "captured") / served if served else 0.0
@@ -901,7 +1029,7 @@ def report(
     machine: dict[str, Any],
 ) -> None:
     print(
-        f"\n{'load':<12} {'model':<8} {'setup':<8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>9} {'CPU µs/req':>10} "
+        f"\n{'load':<12} {'model':<8} {'setup':<13} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>9} {'CPU µs/req':>10} "
         f"{'errors':>6} {'captured/served':>16} {'dropped':>7}"
     )
     for r in runs:
@@ -909,7 +1037,7 @@ def report(
         cap = f"{r['captured']}/{r['served']}" if "served" in r else "-"
         dropped = str(r["dropped"]) if "dropped" in r else "-"
         print(
-            f"{r['load']:<12} {r['model']:<8} {r['setup']:<8} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+            f"{r['load']:<12} {r['model']:<8} {r['setup']:<13} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
             f"{r['rps']:>9.0f} {cpu:>10} {r['errors']:>6} {cap:>16} {dropped:>7}"
         )
     targets = compute_targets(runs, memory, f"rate-{args.rate:g}")
