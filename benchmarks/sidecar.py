@@ -989,6 +989,13 @@ def compute_targets(runs: list[dict[str, Any]], memory: dict[str, Any], rate_key
         ]
         targets["added_p50_ms"] = {"value": round(sum(a[0] for a in added) / len(added), 3), "target": 1.0}
         targets["added_p99_ms"] = {"value": round(sum(a[1] for a in added) / len(added), 3), "target": 2.0}
+        for peer in ("nginx", "python-relay"):  # not goals: what a peer adds on this machine in the same run
+            runs_of = by.get((rate_key, "trivial", peer), [])
+            if len(runs_of) == len(direct):
+                p99 = sum(r["p99_ms"] - d["p99_ms"] for d, r in zip(direct, runs_of, strict=True)) / len(
+                    direct
+                )
+                targets[f"{peer.replace('-', '_')}_added_p99_ms"] = {"value": round(p99, 3), "target": None}
         cpu = cpu_per_request(side)
         targets["sidecar_cpu_us_per_req"] = {"value": round(cpu or 0.0, 1), "target": None}
         ngx = cpu_per_request(nginx)
