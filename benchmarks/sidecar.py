@@ -643,15 +643,8 @@ class Stack:
         )
         self.rss_after_start = round(rss_mib(self.sidecar.pid), 2)
         self.relay_port = free_port()
-        self.relay = self._start(
-            [
-                py,
-                str(Path(__file__).resolve()),
-                "--relay",
-                str(self.relay_port),
-                "--relay-model",
-                str(self.model_port),
-            ],
+        self.relay = self._start_self(
+            ["--relay", str(self.relay_port), "--relay-model", str(self.model_port)],
             f"http://127.0.0.1:{self.relay_port}/healthz",
             tmp / f"{name}-relay.log",
         )
@@ -669,15 +662,8 @@ class Stack:
             self.capture_port, self.capture_admin = free_port(), free_port()
             self.capture_log = prefix / "capture.log"
             self.nginx_capture = self._start_nginx(nginx, prefix, self.capture_port, self.capture_log)
-            self.capture = self._start(
-                [
-                    py,
-                    str(Path(__file__).resolve()),
-                    "--capture-process",
-                    str(self.capture_log),
-                    "--capture-admin",
-                    str(self.capture_admin),
-                ],
+            self.capture = self._start_self(
+                ["--capture-process", str(self.capture_log), "--capture-admin", str(self.capture_admin)],
                 f"http://127.0.0.1:{self.capture_admin}/healthz",
                 tmp / f"{name}-capture.log",
             )
@@ -693,6 +679,10 @@ class Stack:
             f"http://127.0.0.1:{port}/healthz",
             prefix / "stdout.log",
         )
+
+    def _start_self(self, args: list[str], ready: str, log: Path) -> subprocess.Popen[bytes]:
+        """This script in a process of its own, in one of its hidden roles (relay, capture process)."""
+        return self._start([sys.executable, str(Path(__file__).resolve()), *args], ready, log)
 
     def _start(self, cmd: list[str], ready: str, log: Path) -> subprocess.Popen[bytes]:
         env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
