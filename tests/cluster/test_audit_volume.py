@@ -33,9 +33,13 @@ def injected(k8s: K8s, namespace: str) -> bool:
     return condition(obj, "SidecarInjected").get("status") == "True"
 
 
-def sidecar_pods(kubelet: Kubelet) -> dict[str, str]:
-    """``{pod: ip}`` of the pods the kubelet runs whose sidecar process is up."""
-    return {name: ip for name, (ip, pids) in kubelet.pods().items() if ip and pids.get(SIDECAR_NAME)}
+def the_pod_with_its_sidecar(kubelet: Kubelet) -> tuple[str, str] | None:
+    """(pod, ip) when the kubelet runs exactly one pod and its sidecar process is up, else None."""
+    pods = kubelet.pods()
+    if len(pods) != 1:
+        return None
+    ((name, (ip, pids)),) = pods.items()
+    return (name, ip) if ip and pids.get(SIDECAR_NAME) else None
 
 
 def segments(folder: Path) -> list[dict[str, Any]]:
@@ -74,9 +78,8 @@ def test_the_sidecar_writes_its_audit_trail_into_the_pods_emptydir_and_off_takes
 
     # Requests through the running pod's sidecar land in that pod's emptyDir, one line each.
     # The template is patched before the rollout ends: wait until the one pod left runs the sidecar.
-    k8s.wait_for(lambda: len(sidecar_pods(kubelet)) == 1 and len(kubelet.pods()) == 1,
-                 timeout=30, what="one pod, running the sidecar")  # fmt: skip
-    ((pod, ip),) = sidecar_pods(kubelet).items()
+    pod, ip = k8s.wait_for(lambda: the_pod_with_its_sidecar(kubelet), timeout=30,
+                           what="one pod, running the sidecar")  # fmt: skip
     folder = kubelet.emptydir(pod, AUDIT_VOLUME)
     ids = [f"audit-volume-{i}" for i in range(5)]
     for i, rid in enumerate(ids):
