@@ -906,6 +906,11 @@ def cpu_per_request(runs: list[dict[str, Any]]) -> float | None:
     return float(sum(r["proxy_cpu_us_per_req"] * r["requests"] for r in runs)) / _sum(runs, "requests")
 
 
+def added_ms(direct: list[dict[str, Any]], runs: list[dict[str, Any]], key: str) -> float:
+    """What ``runs`` add to the latency ``key`` over the direct runs of the same rounds, on average."""
+    return round(float(sum(r[key] - d[key] for d, r in zip(direct, runs, strict=True))) / len(runs), 3)
+
+
 def compare_designs(runs: list[dict[str, Any]], memory: dict[str, Any], rate_key: str) -> dict[str, Any]:
     """The two designs side by side, from the same run: the Python sidecar as data plane, and nginx as
     data plane with the sidecar's capture in a process of its own (CPU of both processes counted)."""
@@ -943,12 +948,8 @@ def compare_designs(runs: list[dict[str, Any]], memory: dict[str, Any], rate_key
                 for i in range(len(rate[0].get("cpu_us_per_req_by_process", [])))
             ]
             or None,
-            "added_p50_ms": round(
-                sum(r["p50_ms"] - d["p50_ms"] for d, r in zip(direct, rate, strict=True)) / len(rate), 3
-            ),
-            "added_p99_ms": round(
-                sum(r["p99_ms"] - d["p99_ms"] for d, r in zip(direct, rate, strict=True)) / len(rate), 3
-            ),
+            "added_p50_ms": added_ms(direct, rate, "p50_ms"),
+            "added_p99_ms": added_ms(direct, rate, "p99_ms"),
             "dropped": int(_sum(rate, "dropped")),
             "captured_share": round(_sum(rate, "captured") / served, 6) if served else None,
             "saturation_rps_trivial": round(sat["trivial"][0]["rps"]) if sat["trivial"] else None,
@@ -974,18 +975,13 @@ def compute_targets(runs: list[dict[str, Any]], memory: dict[str, Any], rate_key
     direct, side = by.get((rate_key, "trivial", "direct"), []), by.get((rate_key, "trivial", "sidecar"), [])
     nginx = by.get((rate_key, "trivial", "nginx"), [])
     if direct and side:
-        added = [
-            (s["p50_ms"] - d["p50_ms"], s["p99_ms"] - d["p99_ms"]) for d, s in zip(direct, side, strict=True)
-        ]
-        targets["added_p50_ms"] = {"value": round(sum(a[0] for a in added) / len(added), 3), "target": 1.0}
-        targets["added_p99_ms"] = {"value": round(sum(a[1] for a in added) / len(added), 3), "target": 2.0}
+        targets["added_p50_ms"] = {"value": added_ms(direct, side, "p50_ms"), "target": 1.0}
+        targets["added_p99_ms"] = {"value": added_ms(direct, side, "p99_ms"), "target": 2.0}
         for peer in ("nginx", "python-relay"):  # not goals: what a peer adds on this machine in the same run
             runs_of = by.get((rate_key, "trivial", peer), [])
             if len(runs_of) == len(direct):
-                p99 = sum(r["p99_ms"] - d["p99_ms"] for d, r in zip(direct, runs_of, strict=True)) / len(
-                    direct
-                )
-                targets[f"{peer.replace('-', '_')}_added_p99_ms"] = {"value": round(p99, 3), "target": None}
+                p99 = added_ms(direct, runs_of, "p99_ms")
+                targets[f"{peer.replace('-', '_')}_added_p99_ms"] = {"value": p99, "target": None}
         cpu = cpu_per_request(side)
         targets["sidecar_cpu_us_per_req"] = {"value": round(cpu or 0.0, 1), "target": None}
         ngx = cpu_per_request(nginx)
