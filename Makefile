@@ -97,8 +97,9 @@ demo: setup
 # each writes its figures under benchmarks/results/ (drift and scale to *_quick.json, beside the full
 # runs the docs quote). Not part of `make test`.
 bench: setup
-	@[ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends libnginx-mod-http-js >/dev/null; }
+	@{ [ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] && command -v haproxy >/dev/null; } || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	  --no-install-recommends libnginx-mod-http-js haproxy >/dev/null; }
 	$(BIN)/python benchmarks/drift.py --quick --out benchmarks/results/drift_quick.json
 	$(BIN)/python benchmarks/sidecar.py --quick
 	$(BIN)/python benchmarks/operator_scale.py --quick --out benchmarks/results/operator_scale_quick.json

@@ -1,5 +1,5 @@
 """Sidecar overhead benchmark: direct vs through the sidecar vs through nginx, on loopback, and the
-other design (nginx as the data plane, the sidecar's capture in a process of its own).
+other designs (nginx or HAProxy as the data plane, the sidecar's capture in a process of its own).
 
 Usage::
 
@@ -22,7 +22,12 @@ The other design (setup ``nginx+capture``, when the njs module is installed: Deb
 ``libnginx-mod-http-js``): nginx proxies to the model and writes one JSON line per request with both
 bodies (an njs body filter keeps the response's) to a capture log; a capture process reads the log
 as it grows and runs the sidecar's own capture on every line, with the same admin API. Its CPU is
-nginx's plus the capture process's; ``designs`` in the results puts both designs side by side.
+nginx's plus the capture process's; ``designs`` in the results puts the designs side by side.
+
+The third design (setup ``haproxy+capture``, when HAProxy is installed: Debian ``haproxy``): HAProxy
+proxies to the model, buffers both bodies (up to its 64 KiB buffer) and logs one JSON line per
+request with them to a file, which the same capture process reads. A body larger than the buffer is
+logged cut short; the capture process counts it as ``too_large`` and captures nothing of it.
 
 The floor (setup ``python-relay``): the least any Python data plane on the same event loop and HTTP
 parser must spend, a uvloop relay that parses both directions with llhttp (every callback on) and
@@ -208,6 +213,7 @@ def host() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[dist] = None
     versions["nginx"] = _version(["nginx", "-v"], r"nginx/(\S+)")
+    versions["haproxy"] = _version(["haproxy", "-v"], r"version (\S+)")
     versions["wrk"] = _version(["wrk", "-v"], r"wrk (\S+)")
     return {
         "cpu_model": cpu.group(1).strip() if cpu else None,
@@ -405,6 +411,47 @@ CAPTURE_FORMAT = (
     '"req":"$request_body","resp":"$resp_body"}\''
 )
 
+# HAProxy as the data plane: the request id passed on or made, both bodies kept in variables once
+# buffered, the model's time in µs from the clock at the request and at the response, and one JSON line
+# per request on stdout (a file the capture process reads). A body past the buffer is logged cut short:
+# its logged size says so.
+HAPROXY_BUFFER = 65536
+HAPROXY_FORMAT = (
+    '\'{"ts":%Ts.%ms,"id":"%[var(txn.rid),json(utf8s)]","method":"%HM","uri":"%[var(txn.url),json(utf8s)]",'
+    '"status":%ST,"rt_us":"%[var(txn.rt)]","req_size":"%[var(txn.reqn)]",'
+    '"resp_size":"%[var(txn.respn)]","req":"%[var(txn.req),json(utf8s)]","resp":"%[var(txn.resp),json(utf8s)]"}\''
+)
+HAPROXY_RULES = """  option http-buffer-request
+  option dontlognull
+  unique-id-format %{+X}o%pid%Ts%rt
+  http-request set-var(txn.us0) date_us
+  http-request set-var(txn.t0) date,mul(1000000),add(txn.us0)
+  http-request set-var(txn.url) url
+  http-request set-var(txn.rid) req.hdr(x-request-id)
+  http-request set-var(txn.rid) unique-id unless { var(txn.rid) -m found }
+  http-request set-header X-Request-ID %[var(txn.rid)]
+  http-request set-var(txn.req) req.body
+  http-request set-var(txn.reqn) req.body_size
+  http-response wait-for-body time 1s
+  http-response set-var(txn.resp) res.body
+  http-response set-var(txn.respn) res.body_size
+  http-response set-var(txn.us1) date_us
+  http-response set-var(txn.rt) date,mul(1000000),add(txn.us1),sub(txn.t0)
+  http-response set-header X-Request-ID %[var(txn.rid)]
+"""
+
+
+def haproxy_conf(port: int, model_port: int) -> str:
+    """HAProxy as a reverse proxy with reused model connections, one thread, logging a capture line per
+    request (both bodies) to stdout."""
+    return (
+        f"global\n  nbthread 1\n  log stdout format raw local0\n  tune.bufsize {HAPROXY_BUFFER}\n"
+        "defaults\n  mode http\n  timeout connect 5s\n  timeout client 75s\n  timeout server 60s\n"
+        f"  http-reuse always\nfrontend capture\n  bind 127.0.0.1:{port}\n{HAPROXY_RULES}"
+        f"  log global\n  log-format {HAPROXY_FORMAT}\n  default_backend model\n"
+        f"backend model\n  server model 127.0.0.1:{model_port}\n"
+    )
+
 
 def nginx_conf(prefix: Path, port: int, model_port: int, capture_log: Path | None) -> str:
     """nginx as a reverse proxy with upstream keep-alive and an access log; with ``capture_log``, also
@@ -437,9 +484,10 @@ def nginx_conf(prefix: Path, port: int, model_port: int, capture_log: Path | Non
 
 
 def run_capture_process(log: Path, admin_port: int) -> None:
-    """The sidecar's capture without its proxy: read nginx's capture log as it grows (every 100 ms, as
-    the sidecar drains its queue), turn each line into the record the proxy would have queued, and run
-    the sidecar's own capture on it (codecs, redaction, window, log line, metrics, admin API)."""
+    """The sidecar's capture without its proxy: read nginx's or HAProxy's capture log as it grows (every
+    100 ms, as the sidecar drains its queue), turn each line into the record the proxy would have
+    queued, and run the sidecar's own capture on it (codecs, redaction, window, log line, metrics, admin
+    API)."""
     from modelmonitor.sidecar import jsonfast
     from modelmonitor.sidecar.admin import MAX_FEEDBACK_BYTES, build_handler, too_large
     from modelmonitor.sidecar.adminhttp import start_server
@@ -465,13 +513,25 @@ def run_capture_process(log: Path, admin_port: int) -> None:
 
     def consume(raw: bytes) -> bytes | None:
         entry = jsonfast.loads(raw)
-        status, total = int(entry["status"]), float(entry["rt"])
-        model = float(entry["urt"]) if entry["urt"][:1].isdigit() else None
-        metrics.observe(status, total, model, "model")
+        status = int(entry["status"])
         req, resp = entry["req"].encode(), entry["resp"].encode()
+        req_n, resp_n = len(req), len(resp)
+        if "rt_us" in entry:  # HAProxy: the time from the request to the response in µs, "-" when unset
+            us = entry["rt_us"]
+            total = model = int(us) / 1e6 if us.isdigit() else None
+            req_n = int(entry["req_size"]) if entry["req_size"].isdigit() else 0  # "-": no body read
+            resp_n = int(entry["resp_size"]) if entry["resp_size"].isdigit() else 0
+            req, resp = (req if req_n else b""), (resp if resp_n else b"")
+        else:  # nginx: seconds, and the model's own time
+            total, model = float(entry["rt"]), float(entry["urt"]) if entry["urt"][:1].isdigit() else None
+        metrics.observe(status, total or 0.0, model, "model")
+        bodies: tuple[list[bytes] | None, list[bytes] | None] = ([req], [resp])
+        if len(req) != req_n or len(resp) != resp_n:  # past the proxy's buffer: logged cut short
+            metrics.dropped("too_large")
+            bodies = (None, None)
         record = (
             float(entry["ts"]), entry["id"], entry["method"].encode(), entry["uri"].encode(), status,
-            total, model, [req], [resp], "", len(req), len(resp), 0,
+            total or 0.0, model, *bodies, "", req_n, resp_n, 0,
         )  # fmt: skip
         return capture.process(record)
 
@@ -667,6 +727,27 @@ class Stack:
                 f"http://127.0.0.1:{self.capture_admin}/healthz",
                 tmp / f"{name}-capture.log",
             )
+        self.haproxy: subprocess.Popen[bytes] | None = None
+        self.haproxy_capture: subprocess.Popen[bytes] | None = None
+        haproxy = shutil.which("haproxy") or (
+            "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
+        )
+        if haproxy and alternative:
+            # The third design: HAProxy is the data plane and logs both bodies; the same capture process.
+            self.haproxy_port, self.haproxy_admin = free_port(), free_port()
+            conf, self.haproxy_log = tmp / f"{name}-haproxy.cfg", tmp / f"{name}-haproxy-capture.log"
+            conf.write_text(haproxy_conf(self.haproxy_port, self.model_port))
+            self.haproxy = self._start(
+                [haproxy, "-db", "-f", str(conf)],
+                f"http://127.0.0.1:{self.haproxy_port}/healthz",
+                self.haproxy_log,  # its stdout: the capture lines
+                errors=tmp / f"{name}-haproxy.err",
+            )
+            self.haproxy_capture = self._start_self(
+                ["--capture-process", str(self.haproxy_log), "--capture-admin", str(self.haproxy_admin)],
+                f"http://127.0.0.1:{self.haproxy_admin}/healthz",
+                tmp / f"{name}-haproxy-capture-process.log",
+            )
 
     def _start_nginx(
         self, nginx: str, prefix: Path, port: int, capture_log: Path | None
@@ -684,10 +765,13 @@ class Stack:
         """This script in a process of its own, in one of its hidden roles (relay, capture process)."""
         return self._start([sys.executable, str(Path(__file__).resolve()), *args], ready, log)
 
-    def _start(self, cmd: list[str], ready: str, log: Path) -> subprocess.Popen[bytes]:
+    def _start(
+        self, cmd: list[str], ready: str, log: Path, errors: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start ``cmd`` with its stdout in ``log`` (and its stderr too, unless ``errors`` is given)."""
         env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        with open(log, "wb") as out, open(errors or os.devnull, "wb") as err:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err if errors else subprocess.STDOUT, env=env)
         self.procs.append(proc)
         wait_ready(ready, proc)
         return proc
@@ -704,6 +788,9 @@ class Stack:
         if self.nginx_capture is not None and self.capture is not None:
             pids = (self.nginx_capture.pid, self.capture.pid)
             out.append(("nginx+capture", self.capture_port, pids, self.capture_admin))
+        if self.haproxy is not None and self.haproxy_capture is not None:
+            pids = (self.haproxy.pid, self.haproxy_capture.pid)
+            out.append(("haproxy+capture", self.haproxy_port, pids, self.haproxy_admin))
         return out
 
     def close(self) -> None:
@@ -772,7 +859,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=str(RESULTS), help="JSON results file")
     parser.add_argument("--operator", default=str(PACKAGE_ROOT), help="directory of the package measured")
     parser.add_argument(
-        "--no-alternative", action="store_true", help="measure the sidecar only, not nginx + capture process"
+        "--no-alternative",
+        action="store_true",
+        help="measure the sidecar only, not the designs with a capture process",
     )
     parser.add_argument("--capture-process", metavar="LOG", help=argparse.SUPPRESS)
     parser.add_argument("--capture-admin", type=int, help=argparse.SUPPRESS)
@@ -876,6 +965,10 @@ def memory_run(stack: Stack, body: bytes, rate: float, seconds: float) -> dict[s
             "capture_process_rss_mib": round(rss_mib(stack.capture.pid), 2),
             "capture_process_window_rows": window_rows(stack.capture_admin),
         }
+    if stack.haproxy is not None and stack.haproxy_capture is not None:
+        other["haproxy_rss_mib"] = round(rss_mib(stack.haproxy.pid), 2)
+        other["haproxy_capture_process_rss_mib"] = round(rss_mib(stack.haproxy_capture.pid), 2)
+        other["haproxy_capture_process_window_rows"] = window_rows(stack.haproxy_admin)
     return {
         **other,
         "seconds": seconds,
@@ -912,8 +1005,8 @@ def added_ms(direct: list[dict[str, Any]], runs: list[dict[str, Any]], key: str)
 
 
 def compare_designs(runs: list[dict[str, Any]], memory: dict[str, Any], rate_key: str) -> dict[str, Any]:
-    """The two designs side by side, from the same run: the Python sidecar as data plane, and nginx as
-    data plane with the sidecar's capture in a process of its own (CPU of both processes counted)."""
+    """The designs side by side, from the same run: the Python sidecar as data plane, and nginx or HAProxy
+    as data plane with the sidecar's capture in a process of its own (CPU of both processes counted)."""
     by: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in runs:
         by.setdefault((r["load"], r["model"], r["setup"]), []).append(r)
@@ -927,8 +1020,13 @@ def compare_designs(runs: list[dict[str, Any]], memory: dict[str, Any], rate_key
             if "capture_process_rss_mib" in memory
             else None
         ),
+        "haproxy+capture": (
+            round(memory["haproxy_rss_mib"] + memory["haproxy_capture_process_rss_mib"], 2)
+            if "haproxy_rss_mib" in memory
+            else None
+        ),
     }
-    for setup in ("sidecar", "nginx+capture"):
+    for setup in ("sidecar", "nginx+capture", "haproxy+capture"):
         rate = by.get((rate_key, "trivial", setup), [])
         if not rate or not direct:
             continue
@@ -1022,7 +1120,7 @@ def report(
     machine: dict[str, Any],
 ) -> None:
     print(
-        f"\n{'load':<12} {'model':<8} {'setup':<13} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>9} {'CPU µs/req':>10} "
+        f"\n{'load':<12} {'model':<8} {'setup':<15} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>9} {'CPU µs/req':>10} "
         f"{'errors':>6} {'captured/served':>16} {'dropped':>7}"
     )
     for r in runs:
@@ -1030,7 +1128,7 @@ def report(
         cap = f"{r['captured']}/{r['served']}" if "served" in r else "-"
         dropped = str(r["dropped"]) if "dropped" in r else "-"
         print(
-            f"{r['load']:<12} {r['model']:<8} {r['setup']:<13} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+            f"{r['load']:<12} {r['model']:<8} {r['setup']:<15} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
             f"{r['rps']:>9.0f} {cpu:>10} {r['errors']:>6} {cap:>16} {dropped:>7}"
         )
     targets = compute_targets(runs, memory, f"rate-{args.rate:g}")
@@ -1038,7 +1136,7 @@ def report(
     print()
     for setup, d in designs.items():
         print(
-            f"design {setup:<14} CPU {d['cpu_us_per_req']} µs/req ({d['cpu_vs_nginx']}x nginx; by process "
+            f"design {setup:<15} CPU {d['cpu_us_per_req']} µs/req ({d['cpu_vs_nginx']}x nginx; by process "
             f"{d['cpu_us_per_req_by_process']}), added p50 {d['added_p50_ms']} ms, p99 {d['added_p99_ms']} ms, "
             f"dropped {d['dropped']}, captured {d['captured_share']}, RSS {d['rss_mib']} MiB"
         )
