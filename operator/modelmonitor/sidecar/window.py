@@ -25,7 +25,8 @@ MAX_STRING = 256  # characters kept per string value
 MAX_LABEL_BYTES = 1024  # a label's JSON text beyond this is refused
 MAX_SHAPES = 1024  # distinct feature-name tuples shared between rows
 _FLOAT = frozenset((float,))
-_PLAIN = frozenset((float, int, bool, type(None)))  # values kept as they are (short strings are not)
+_PLAIN = frozenset((float, int, bool, type(None)))  # values kept as they are
+_PLAIN_STR = _PLAIN | {str}  # a known shape's values kept as they are when every string is short
 _SHORT_REPR = frozenset((float, bool, type(None)))  # at most 24 characters each in a repr
 SHORT_LIST = MAX_STRING * 4 // 26  # items of those (and ", ") whose list's repr is within the bound
 
@@ -135,7 +136,11 @@ class Window:
             shared = self._names.get(names)  # a known shape: its names are strings, and distinct
             values = tuple(feats.values())
             kinds = set(map(type, values))
-            if shared is not None and kinds <= _PLAIN:
+            if (
+                shared is not None
+                and kinds <= _PLAIN_STR
+                and (kinds <= _PLAIN or all(len(v) <= MAX_STRING for v in values if type(v) is str))
+            ):
                 packed: tuple[Any, ...] | array[float] = array("d", values) if kinds == _FLOAT else values
             else:
                 shared, packed = self._slow(feats)

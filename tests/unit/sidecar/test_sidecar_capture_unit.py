@@ -106,3 +106,28 @@ def test_headers_named_in_connection_are_removed() -> None:
     assert b"".join(_without(req, {b"x-hop"})) == b"GET / HTTP/1.1\r\nAccept: */*\r\n"
     resp = [b"HTTP/1.1 200 OK\r\n", b"X-Hop", b": ", b"1", b"\r\n", b"Server", b": ", b"m", b"\r\n"]
     assert b"".join(_without(resp, {b"x-hop"})) == b"HTTP/1.1 200 OK\r\nServer: m\r\n"
+
+
+def test_rows_come_at_once_and_lines_go_to_the_writer_in_batches() -> None:
+    import asyncio
+
+    from modelmonitor.sidecar import capture
+
+    async def scenario() -> tuple[int, int, int, int, int]:
+        cap, window, _ = make()
+        writer = cap.writer = Writer()  # type: ignore[assignment]
+        cap._loop = asyncio.get_running_loop()
+        cap.queue.extend(record(b'{"x": %d}' % i, b'{"prediction": 1}') for i in range(3))
+        cap.drain()
+        rows, early = len(window.rows), writer.data.count(b"\n")  # rows now, lines not yet handed off
+        await asyncio.sleep(capture.HANDOFF_SECONDS * 2)  # the hand-off timer is due first
+        handed = writer.data.count(b"\n")
+        cap.queue.extend(record(b"{}", b"{}") for _ in range(capture.BATCH_ITEMS))
+        while cap.queue:  # turns are bounded in time too: however many it takes,
+            cap.drain()  # a full batch of lines is handed off at once
+        full = writer.data.count(b"\n") - handed
+        cap.queue.extend(record(b"{}", b"{}") for _ in range(2))
+        cap.flush()  # at shutdown: everything queued is processed and handed off
+        return rows, early, handed, full, writer.data.count(b"\n") - handed - full
+
+    assert asyncio.run(scenario()) == (3, 0, 3, capture.BATCH_ITEMS, 2)

@@ -100,6 +100,19 @@ def test_values_and_features_capped() -> None:
     assert len(row.features) == MAX_FEATURES and all(len(v) == MAX_STRING for v in row.features.values())
 
 
+def test_a_known_shape_keeps_short_strings_and_still_clips_long_ones() -> None:
+    w = Window(clock=Clock())
+    short, edge, long = "a" * 3, "b" * MAX_STRING, "c" * (MAX_STRING + 1)
+    rows = [{"x": 1.5, "g": s, "n": None} for s in ("first", short, edge, long)]
+    rows.append({"x": 2.5, "g": short, "n": ["abcdefgh"] * 200})  # a list is not a plain value: bounded
+    w.add(1.0, "r", "v", rows, [0] * len(rows), None)
+    got = [row.features for row in w.rows]
+    assert [f["g"] for f in got] == ["first", short, edge, "c" * MAX_STRING, short]
+    assert [f["x"] for f in got] == [1.5] * 4 + [2.5]
+    assert got[4]["n"] == repr(["abcdefgh"] * 200)[: MAX_STRING * 4]
+    assert len({id(row.names) for row in w.rows}) == 1  # every row shares the one shape
+
+
 def test_labels_keep_their_arrival_time_and_waiting_ones_are_listed_on_the_last_page() -> None:
     clock = Clock()
     w = Window(label_ttl=100, clock=clock)
