@@ -6,7 +6,7 @@ knows only the resources it is told about. This subclass:
 
 - declares the backbone resources Kopf needs before it watches anything (namespaces, events, CRDs)
   and every resource the operator touches, with their verbs, scope and the status subresource;
-- stamps every create with a name from generateName (Kopf's Events use it), uid, namespace, creationTimestamp, generation 1 and a fresh
+- stamps every create with a name from generateName (Kopf's Events use it; drawn again while taken), uid, namespace, creationTimestamp, generation 1 and a fresh
   resourceVersion, and every write with a fresh resourceVersion (generation + 1 on spec change);
 - turns a failed JSON-patch ``test`` into a 422, as a real server does;
 - answers a read of one Namespace (kmock cannot parse ``/api/v1/namespaces/NAME`` as an object) with
@@ -135,7 +135,17 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         data: dict[str, Any] = copy.deepcopy(request.data)
         meta = data.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+            # Five random characters, and another draw while the name is taken, as a real API server
+            # (1.32+) retries a generated name that collides: thousands of Kopf Events otherwise meet
+            # a 409 here that a cluster never answers.
+            namespace = request.namespace or meta.get("namespace")
+            for _ in range(8):
+                meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+                if (
+                    request.resource is None
+                    or (request.resource, namespace, meta["name"]) not in self._objects
+                ):
+                    break
         if request.namespace and "namespace" not in meta:
             meta["namespace"] = request.namespace
         meta.setdefault("uid", str(uuid.uuid4()))
