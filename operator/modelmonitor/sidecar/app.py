@@ -89,10 +89,12 @@ async def serve(config: SidecarConfig, stop: asyncio.Event | None = None) -> Non
 
     retain()  # at start: what an earlier process left past the retention goes before anything is served
     handler = build_handler(config, window, metrics, proxy, access, explanations=explanations, eraser=eraser)
-    admin = await start_server(handler, config.admin[0], config.admin[1], MAX_FEEDBACK_BYTES, too_large)
+    # The model's port first: /healthz (the readiness probe) must not answer before traffic is accepted,
+    # and a listen port that cannot be had ends the process before anything says it is ready.
     server = await loop.create_server(
         lambda: ClientConnection(proxy), config.listen[0], config.listen[1], reuse_address=True, backlog=2048
     )
+    admin = await start_server(handler, config.admin[0], config.admin[1], MAX_FEEDBACK_BYTES, too_large)
     _event(
         "sidecar started",
         listen=f"{config.listen[0]}:{config.listen[1]}",
