@@ -47,6 +47,10 @@ class Family(NamedTuple):
     help: str
     labels: tuple[str, ...] = ()
 
+    def empty(self) -> GaugeMetricFamily:
+        """The family with no samples yet, its labels led by namespace and monitor."""
+        return GaugeMetricFamily(self.name, self.help, labels=["namespace", "monitor", *self.labels])
+
 
 PHASE = Family(f"{PREFIX}_monitor_phase", "1, labelled with the monitor's current phase.", ("phase",))
 CONDITION = Family(
@@ -103,13 +107,12 @@ class MonitorCollector(Collector):
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         for family in FAMILIES:
-            yield GaugeMetricFamily(family.name, family.help, labels=["namespace", "monitor", *family.labels])
+            yield family.empty()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with _lock:
             snapshot = [(key, list(series.items())) for key, series in _monitors.items()]
-        out = {family: GaugeMetricFamily(family.name, family.help, labels=["namespace", "monitor", *family.labels])
-               for family in FAMILIES}  # fmt: skip
+        out = {family: family.empty() for family in FAMILIES}
         for key, families in snapshot:
             for family, series in families:
                 gauge = out[family]
