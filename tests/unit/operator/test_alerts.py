@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from prometheus_client import generate_latest
 
 from modelmonitor.operator import metrics
 from modelmonitor.operator.reconciler import Outcome
@@ -117,7 +116,7 @@ def everything_said(outcome: Outcome, caplog: pytest.LogCaptureFixture) -> str:
         *(f"{t.reason} {t.message}" for t in outcome.transitions),
         *(f"{n.reason} {n.message}" for n in outcome.notes),
         *(r.getMessage() for r in caplog.records),
-        generate_latest(metrics.REGISTRY).decode(),
+        metrics.exposition().decode(),
     ])  # fmt: skip
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelmonitor.operator import metrics
 
 
 def series(name: str) -> dict[frozenset[tuple[str, str]], float]:
     out = {}
-    for family in metrics.REGISTRY.collect():
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
         for sample in family.samples:
             if sample.name == name and sample.labels.get("monitor") == "q":
                 out[frozenset(sample.labels.items())] = sample.value
@@ -40,7 +40,7 @@ def test_quality_metrics_label_coverage_and_segment_ratios_follow_the_status() -
     assert list(series("modelmonitor_monitor_quality").values()) == [0.8]
     metrics.forget("ns", "q")
     assert series("modelmonitor_monitor_quality") == {}
-    assert b'monitor="q"' not in generate_latest(metrics.REGISTRY)
+    assert b'monitor="q"' not in metrics.exposition()
 
 
 def test_an_experiments_figures_follow_the_status_and_go_with_the_monitor() -> None:
