@@ -103,6 +103,7 @@ bench: setup
 	$(BIN)/python benchmarks/drift.py --quick --out benchmarks/results/drift_quick.json
 	$(BIN)/python benchmarks/sidecar.py --quick
 	$(BIN)/python benchmarks/operator_scale.py --quick --out benchmarks/results/operator_scale_quick.json
+	$(BIN)/python benchmarks/operator_metrics.py
 	$(BIN)/python benchmarks/soak.py --seconds 60
 	$(BIN)/python benchmarks/reliability.py
 	$(BIN)/python benchmarks/experiment_aa.py --simulations 2000 --looks 10,100

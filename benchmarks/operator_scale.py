@@ -39,7 +39,9 @@ emulator, Prometheus and the stand-in every second (``/proc/<pid>/stat`` and ``s
 until every monitor is settled (SidecarInjected=True and one evaluation done), then a steady window
 of ``--duration`` seconds (``--peer-duration`` for the sizes before the last) in which it reads the
 operator's /metrics every ``--scrape-interval`` s (default the chart's ServiceMonitor interval, 30 s;
-it stands in for Prometheus scraping the operator), counts API
+it stands in for Prometheus scraping the operator) and GETs it every ``--probe-interval`` s with the
+probe's timeout (default the chart's readinessProbe, every 10 s, 5 s; it stands in for the kubelet
+probing readiness: the body read, not parsed), counts API
 requests (kmock records every request), follows every monitor's ``status.lastEvaluation`` and, at
 the end, counts the monitors whose DataDrift and PerformanceDegraded are True or False (computed).
 Results: a table on stdout and ``benchmarks/results/operator_scale.json`` with the machine described.
@@ -169,6 +171,13 @@ def chart_scrape_interval() -> float:
     interval = str(values["serviceMonitor"]["interval"])
     units = {"s": 1, "m": 60}
     return float(interval[:-1]) * units[interval[-1]]
+
+
+def chart_probe() -> tuple[float, float]:
+    """The period and timeout (s) of the chart's readiness probe, which GETs the operator's /metrics."""
+    values = yaml.safe_load((ROOT / "charts" / "modelmonitor" / "values.yaml").read_text())
+    probe = values["readinessProbe"]
+    return float(probe["periodSeconds"]), float(probe["timeoutSeconds"])
 
 
 def kubeconfig(path: Path, server: str) -> Path:
@@ -563,6 +572,20 @@ async def fetch_metrics(session: aiohttp.ClientSession, url: str) -> dict[str, A
         return None
 
 
+async def probe_metrics(session: aiohttp.ClientSession, url: str, timeout: float) -> float | None:
+    """Seconds a GET of /metrics took, as the chart's readiness probe makes it (the body read, not
+    parsed); None when it failed or took longer than the probe's timeout."""
+    s0 = time.monotonic()
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            await resp.read()
+            if resp.status != 200:
+                return None
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+    return time.monotonic() - s0
+
+
 async def keep_trimmed(emulator: IndexedEmulator) -> None:
     while True:
         emulator.trim()
@@ -572,7 +595,7 @@ async def keep_trimmed(emulator: IndexedEmulator) -> None:
 async def run_once(
     n: int, duration: float, *, per_namespace: int, tick: str, workers: int | None, prom: Prometheus,
     workdir: Path, settle_timeout: float, log: Any, no_pyarrow: bool = False, windows: Windows | None = None,
-    scrape_every: float = 30.0,
+    scrape_every: float = 30.0, probe: tuple[float, float] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     items = layout(n, per_namespace)
     operator: subprocess.Popen[bytes] | None = None
@@ -651,7 +674,8 @@ async def run_once(
             eval_times: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
             snapshots: list[dict[str, Any]] = []
             scrape_seconds: list[float] = []
-            next_scrape = time.monotonic()
+            probe_seconds: list[float | None] = []
+            next_scrape = next_probe = time.monotonic()
             while time.monotonic() - started < t0 + duration:
                 if operator.poll() is not None:
                     raise RuntimeError(f"operator exited with {operator.returncode}; see {oplog}")
@@ -671,6 +695,9 @@ async def run_once(
                         snapshots.append({"t": round(now - t0, 1), "evaluations": sum(snap["evaluations"].values()),
                                           "requests": emulator.requests_served() - req0})  # fmt: skip
                     next_scrape += scrape_every
+                if probe and time.monotonic() >= next_probe:  # stands in for the kubelet's readiness probe
+                    probe_seconds.append(await probe_metrics(session, metrics_url, probe[1]))
+                    next_probe += probe[0]
                 await asyncio.sleep(1.0)
             t1 = time.monotonic() - started
             m1 = await fetch_metrics(session, metrics_url)
@@ -739,6 +766,13 @@ async def run_once(
             "metrics_scrape_seconds_median": _round(statistics.median(scrape_seconds))
             if scrape_seconds
             else None,
+            "readiness_probes": len(probe_seconds),
+            "readiness_probe_seconds_median": _round(
+                statistics.median([p for p in probe_seconds if p is not None])
+            )
+            if any(p is not None for p in probe_seconds)
+            else None,
+            "readiness_probe_failures": sum(1 for p in probe_seconds if p is None),
             "log_lines_by_level": dict(levels),
             "tracebacks": text.count("Traceback"),
             "pool_full_warnings": text.count("Connection pool is full"),
@@ -943,6 +977,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 n, duration, per_namespace=args.per_namespace, tick=args.tick, workers=args.workers,
                 prom=prom, workdir=workdir, settle_timeout=settle_timeout, log=log, no_pyarrow=args.no_pyarrow,
                 windows=windows, scrape_every=args.scrape_interval,
+                probe=(args.probe_interval, chart_probe()[1]) if args.probe_interval > 0 else None,
             )  # fmt: skip
             runs.append(result)
             partial = args.out.with_suffix(".partial.json")
@@ -967,6 +1002,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "machine": described,
         "tick": args.tick,
         "metrics_scrape_interval_s": args.scrape_interval,
+        "readiness_probe_interval_s": args.probe_interval,
         "per_namespace": args.per_namespace,
         "operator_pyarrow": not args.no_pyarrow,
         "windows": None if windows is None else {
@@ -1042,6 +1078,10 @@ def main() -> int:
     parser.add_argument(
         "--scrape-interval", type=float, default=chart_scrape_interval(),
         help="seconds between reads of the operator's /metrics (default: the chart's ServiceMonitor interval)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--probe-interval", type=float, default=chart_probe()[0],
+        help="seconds between GETs of /metrics as the chart's readiness probe makes them (0: none)",
     )  # fmt: skip
     parser.add_argument("--window-rows", type=int, default=2000, help="rows in each pod's window (<= 10000)")
     parser.add_argument(

@@ -69,13 +69,14 @@ class Family(NamedTuple):
     def lines(self, key: tuple[str, str], series: Series) -> bytes:
         """One monitor's samples of this family in the text format, as prometheus_client writes them
         (labels sorted by name, values escaped, Go's float notation)."""
-        names = ("namespace", "monitor", *self.labels)
-        order = sorted(range(len(names)), key=names.__getitem__)
+        names = self.labels
+        before, after = _LAYOUT[self]
+        keys = f'monitor="{_escape(key[1])}",namespace="{_escape(key[0])}"'
         out = []
         for labels, value in series.items():
-            values = (*key, *labels)
-            pairs = ",".join(f'{names[i]}="{_escape(values[i])}"' for i in order)
-            out.append(f"{self.name}{{{pairs}}} {_go_float(value)}\n")
+            head = "".join([f'{names[i]}="{_escape(labels[i])}",' for i in before])
+            tail = "".join([f',{names[i]}="{_escape(labels[i])}"' for i in after])
+            out.append(f"{self.name}{{{head}{keys}{tail}}} {_go_float(value)}\n")
         return "".join(out).encode()
 
 
@@ -123,6 +124,22 @@ EXPERIMENT_VALUE = Family(
 EXPERIMENT_ROWS = Family(f"{PREFIX}_experiment_rows", "A/B test: rows counted per variant.", ("variant",))
 FAMILIES = (PHASE, CONDITION, DRIFT_SHARE, FEATURE_DRIFT, LATENCY_P95, ERROR_RATE, QUALITY, LABEL_COVERAGE,
             SEGMENT_RATIO, EXPERIMENT_EFFECT, EXPERIMENT_P_VALUE, EXPERIMENT_VALUE, EXPERIMENT_ROWS)  # fmt: skip
+# Where a family's own labels go, sorted by name around the two every series has ("monitor",
+# "namespace", adjacent in that order: no label name sorts between them).
+_LAYOUT = {
+    family: (
+        tuple(
+            sorted((i for i, n in enumerate(family.labels) if n < "monitor"), key=family.labels.__getitem__)
+        ),
+        tuple(
+            sorted((i for i, n in enumerate(family.labels) if n > "namespace"), key=family.labels.__getitem__)
+        ),
+    )
+    for family in FAMILIES
+}
+assert all(len(b) + len(a) == len(f.labels) for f, (b, a) in _LAYOUT.items()), (
+    "a label sorts between the keys"
+)
 # What one status replaces together: a group the status has is replaced whole (a series it no longer
 # has goes); a group it lacks (not evaluated this time) keeps its series.
 QUALITY_GROUP = (QUALITY, LABEL_COVERAGE, SEGMENT_RATIO)
