@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -85,26 +86,15 @@ def machine() -> dict[str, Any]:
          if line.startswith("model name")),
         platform.processor() or "unknown",
     )  # fmt: skip
-    import prometheus_client
-
     return {
         "cpu_model": cpu_model,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
-        "prometheus_client": getattr(prometheus_client, "__version__", None) or _version("prometheus-client"),
+        "prometheus_client": version("prometheus-client"),
         "platform": platform.platform(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "date": datetime.datetime.now(tz=datetime.UTC).isoformat(timespec="seconds"),
     }
-
-
-def _version(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
 
 
 def run_size(n: int, rounds: int) -> dict[str, Any]:
@@ -139,7 +129,7 @@ def run_size(n: int, rounds: int) -> dict[str, Any]:
             "median": round(statistics.median(ratios), 1),
             "round_min": round(min(ratios), 1),
             "round_max": round(max(ratios), 1),
-        },  # fmt: skip
+        },
         "record_cpu_us_per_monitor": round(record_s * 1e6, 1),
         # CPU a minute for the chart's reads (2 scrapes and 6 probes) against the records of one
         # evaluation per monitor per minute: what pre-rendering saves, net.

@@ -165,9 +165,15 @@ def parse_metrics(text: str) -> dict[str, Any]:
     return out
 
 
+def chart_values() -> dict[str, Any]:
+    """The chart's default values."""
+    values: dict[str, Any] = yaml.safe_load((ROOT / "charts" / "modelmonitor" / "values.yaml").read_text())
+    return values
+
+
 def chart_scrape_interval() -> float:
     """Seconds between scrapes of the operator's /metrics the chart's ServiceMonitor asks for."""
-    values = yaml.safe_load((ROOT / "charts" / "modelmonitor" / "values.yaml").read_text())
+    values = chart_values()
     interval = str(values["serviceMonitor"]["interval"])
     units = {"s": 1, "m": 60}
     return float(interval[:-1]) * units[interval[-1]]
@@ -175,8 +181,7 @@ def chart_scrape_interval() -> float:
 
 def chart_probe() -> tuple[float, float]:
     """The period and timeout (s) of the chart's readiness probe, which GETs the operator's /metrics."""
-    values = yaml.safe_load((ROOT / "charts" / "modelmonitor" / "values.yaml").read_text())
-    probe = values["readinessProbe"]
+    probe = chart_values()["readinessProbe"]
     return float(probe["periodSeconds"]), float(probe["timeoutSeconds"])
 
 

@@ -241,8 +241,8 @@ def record(namespace: str, monitor: str, status: dict[str, Any], drift: dict[str
             new[CONDITION] = kept | {(kind, value): 1.0 for kind, value in conditions.items()}
         held.update(new)
         text = _text.setdefault(key, {})
-        for family in new:
-            text[family] = family.lines(key, held[family])
+        for family, series in new.items():
+            text[family] = family.lines(key, series)
         MONITORS.set(len(_monitors))
 
 
