@@ -29,6 +29,8 @@ from modelmonitor.act.rollback import STAMP_ANNOTATION, roll_back
 from modelmonitor.act.state import save_state
 from modelmonitor.adapters.kubernetes import KubernetesClient
 from modelmonitor.adapters.ports import KubernetesError
+from modelmonitor.api.durations import parse_duration
+from modelmonitor.api.times import iso_ts, parse_iso
 from modelmonitor.demo.data import make_payload, make_rows, path_for
 from modelmonitor.drift import build_profile
 from modelmonitor.policy.actions import Decision
@@ -195,6 +197,15 @@ class Stack:
             return len(seen) > count
 
         return self.wait(moved, f"{count} more evaluations", timeout)
+
+    def evaluated_after(self, moment: float, timeout: float = 90) -> dict[str, Any]:
+        """The monitor once an evaluation started at or after ``moment`` (a ``time.time()``)."""
+
+        def after(obj: dict[str, Any]) -> bool:
+            last = parse_iso(obj["status"].get("lastEvaluation"))
+            return last is not None and last.timestamp() >= moment
+
+        return self.wait(after, f"an evaluation after {iso_ts(moment)}", timeout)
 
     def events(self, reason: str) -> int:
         items = self.k8s.get("events", "-n", self.namespace)["items"]
@@ -410,7 +421,11 @@ def killed_mid_rollback(stack: Stack, *, outrank: bool = False) -> dict[str, Any
     stack.k8s.kubectl(
         "-n", stack.namespace, "rollout", "status", f"deployment/{NAME}", "--timeout=90s", timeout=120
     )
-    final = stack.evaluations(2)
+    # The slow pods are gone once the rollout is done (their processes stop a moment later). The
+    # judgement that counts is the first whose latency window (spec.window.maxAge) holds none of their
+    # requests; the margin covers that moment, Prometheus' 1 s scrape and whole-second timestamps.
+    window = parse_duration(monitor_manifest("", "")["spec"]["window"]["maxAge"])
+    final = stack.evaluated_after(time.time() + window + 3)
     deployment = stack.k8s.get("-n", stack.namespace, "deployment", NAME)
     stack.k8s.wait_for(lambda: stack.events("RollbackDone"), timeout=30, what="the RollbackDone Event")
     return {
